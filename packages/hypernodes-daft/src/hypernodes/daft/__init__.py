@@ -1,0 +1,5 @@
+"""HyperNodes daft (features arrive in a later release)."""
+
+from __future__ import annotations
+
+__all__: list[str] = []
