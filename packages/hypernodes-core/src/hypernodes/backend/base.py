@@ -1,0 +1,45 @@
+"""The ``Backend`` extension point: WHERE a pipeline runs."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes.engine.context import RunContext
+    from hypernodes.graph.pipeline import Pipeline
+
+__all__ = ["Backend"]
+
+
+class Backend(abc.ABC):
+    """Decide where a pipeline runs; the executor of ``ctx.config`` decides how.
+
+    A backend receives a pipeline whose inputs were already validated, and returns the
+    outputs named by `output_name` (all outputs when None). Remote backends ship the pipeline,
+    the inputs and a config whose backend is local to the target, and run it there with the
+    same executor, cache spec and callbacks (events relayed back).
+    """
+
+    @abc.abstractmethod
+    def run(
+        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
+    ) -> Outputs:
+        """Run `pipeline` once on `inputs` and return its outputs."""
+
+    @abc.abstractmethod
+    def map(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[Inputs],
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+    ) -> list[Outputs]:
+        """Run `pipeline` once per item (each item's values over the shared `inputs`).
+
+        Returns:
+            One outputs dict per item, in item order.
+        """

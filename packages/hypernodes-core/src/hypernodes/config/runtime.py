@@ -1,0 +1,208 @@
+"""``RuntimeConfig``: one choice of backend and executor, plus cache, callbacks and policies.
+
+The module also owns the ambient defaults: ``RuntimeConfig.use`` (a context variable, so it
+is local to a thread and to an asyncio task) and ``set_default_config`` (process-wide).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from typing_extensions import Self
+
+from hypernodes.backend.base import Backend
+from hypernodes.backend.local import LocalBackend
+from hypernodes.cache.base import Cache
+from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.errors import InvalidArgumentError
+from hypernodes.executor.base import Executor
+
+if TYPE_CHECKING:
+    from hypernodes.cache.spec import CacheSpec
+
+__all__ = [
+    "CacheSetting",
+    "CallbackSetting",
+    "RuntimeConfig",
+    "ambient_config",
+    "default_executor",
+    "get_default_config",
+    "library_default_config",
+    "set_default_config",
+]
+
+CacheSetting: TypeAlias = "Cache | CacheSpec | Callable[[], Cache] | None"
+CallbackSetting: TypeAlias = "PipelineCallback | Callable[[], PipelineCallback]"
+
+_default_executor: Executor | None = None
+_default_executor_lock = threading.Lock()  # guards _default_executor creation
+
+
+def default_executor() -> Executor:
+    """Return the library's shared default executor, made on first use.
+
+    It is ``ThreadPoolExecutor(max_workers=4)`` when hypernodes-executors is installed and
+    in-process sequential execution otherwise. Every ``RuntimeConfig`` that does not name an
+    executor shares this one instance (and so its one pool).
+    """
+    global _default_executor
+    executor = _default_executor
+    if executor is None:
+        with _default_executor_lock:
+            executor = _default_executor
+            if executor is None:
+                executor = _make_default_executor()
+                _default_executor = executor
+    return executor
+
+
+def _make_default_executor() -> Executor:
+    try:
+        from hypernodes.executors import ThreadPoolExecutor  # type: ignore[attr-defined]
+    except ImportError:  # only hypernodes-core is installed
+        from hypernodes.executor.inline import InlineExecutor
+
+        return InlineExecutor()
+    executor: Executor = ThreadPoolExecutor(max_workers=4)
+    return executor
+
+
+@dataclass(frozen=True, kw_only=True)
+class RuntimeConfig:
+    """Choose where (backend), how (executor) and under which policies nodes run.
+
+    A config is immutable: :meth:`replace` returns a modified copy. Give one to a pipeline
+    (``Pipeline(config=...)``, ``with_config``), a node (``node.with_config``), a single call
+    (``run(config=...)``), a block (``with RuntimeConfig.use(...)``) or the whole process
+    (:func:`set_default_config`). The most specific level wins and replaces the whole config;
+    fields are never merged across levels.
+
+    Attributes:
+        backend: WHERE the code runs (default: this process).
+        executor: HOW nodes and map items are scheduled there (default: the shared
+            :func:`default_executor`).
+        cache: A ``Cache``, a ``CacheSpec`` (made where the run executes), a zero-argument
+            factory, or None for no caching.
+        callbacks: Callbacks, or zero-argument factories made once per run.
+        retries: Extra attempts per node call after a failure (0: no retry).
+        timeout: Seconds one node call may take, or None for no limit.
+
+    >>> RuntimeConfig(retries=2).replace(timeout=30.0).retries
+    2
+    """
+
+    backend: Backend = field(default_factory=LocalBackend)
+    executor: Executor = field(default_factory=default_executor)
+    cache: CacheSetting = None
+    callbacks: Sequence[CallbackSetting] = ()
+    retries: int = 0
+    timeout: float | None = None
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.backend, Backend):
+            raise InvalidArgumentError(
+                f"RuntimeConfig(backend=...) needs a Backend such as LocalBackend(), got {self.backend!r}"
+            )
+        if not isinstance(self.executor, Executor):
+            raise InvalidArgumentError(
+                "RuntimeConfig(executor=...) needs an Executor such as ThreadPoolExecutor(), "
+                f"got {self.executor!r}"
+            )
+        if self.cache is not None and not _is_cache_setting(self.cache):
+            raise InvalidArgumentError(
+                "RuntimeConfig(cache=...) takes a Cache, a CacheSpec, a zero-argument factory or None, "
+                f"got {type(self.cache).__name__}"
+            )
+        callbacks = self.callbacks
+        if isinstance(callbacks, PipelineCallback) or callable(callbacks):
+            callbacks = (callbacks,)  # type: ignore[assignment]
+        callbacks = tuple(callbacks)
+        for callback in callbacks:
+            if not (isinstance(callback, PipelineCallback) or callable(callback)):
+                raise InvalidArgumentError(
+                    "RuntimeConfig(callbacks=...) takes PipelineCallback instances or zero-argument "
+                    f"factories, got {type(callback).__name__}"
+                )
+        object.__setattr__(self, "callbacks", callbacks)
+        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+            raise InvalidArgumentError(
+                f"RuntimeConfig(retries=...) must be an int >= 0 (extra attempts), got {self.retries!r}"
+            )
+        if self.timeout is not None:
+            if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+                raise InvalidArgumentError(
+                    f"RuntimeConfig(timeout=...) must be a number of seconds > 0 or None, got {self.timeout!r}"
+                )
+            object.__setattr__(self, "timeout", float(self.timeout))
+
+    def replace(self, **changes: Any) -> Self:
+        """Return a copy with `changes` applied; this config is not modified."""
+        return dataclasses.replace(self, **changes)
+
+    @staticmethod
+    @contextmanager
+    def use(config: RuntimeConfig) -> Iterator[RuntimeConfig]:
+        """Make `config` the default for the block (local to this thread and asyncio task).
+
+        Example:
+            >>> with RuntimeConfig.use(RuntimeConfig(retries=1)) as config:
+            ...     config.retries
+            1
+        """
+        if not isinstance(config, RuntimeConfig):
+            raise InvalidArgumentError(f"RuntimeConfig.use() needs a RuntimeConfig, got {type(config).__name__}")
+        token = _context_config.set(config)
+        try:
+            yield config
+        finally:
+            _context_config.reset(token)
+
+
+def _is_cache_setting(value: object) -> bool:
+    if isinstance(value, Cache) or callable(value):
+        return True
+    from hypernodes.cache.spec import CacheSpec  # imported late: the cache package is optional work
+
+    return isinstance(value, CacheSpec)
+
+
+_context_config: ContextVar[RuntimeConfig | None] = ContextVar("hypernodes_context_config", default=None)
+_global_config: RuntimeConfig | None = None
+_library_default: RuntimeConfig | None = None
+
+
+def set_default_config(config: RuntimeConfig | None) -> None:
+    """Set the process-wide default config (None restores the library default)."""
+    global _global_config
+    if config is not None and not isinstance(config, RuntimeConfig):
+        raise InvalidArgumentError(f"set_default_config() needs a RuntimeConfig or None, got {type(config).__name__}")
+    _global_config = config
+
+
+def get_default_config() -> RuntimeConfig:
+    """Return the process-wide default config: the one set, else the library default."""
+    return _global_config if _global_config is not None else library_default_config()
+
+
+def library_default_config() -> RuntimeConfig:
+    """Return the library default, ``RuntimeConfig(backend=LocalBackend(), executor=default)``."""
+    global _library_default
+    if _library_default is None:
+        _library_default = RuntimeConfig()
+    return _library_default
+
+
+def ambient_config() -> tuple[RuntimeConfig, str]:
+    """Return the config in force outside any pipeline, and its source label."""
+    config = _context_config.get()
+    if config is not None:
+        return config, "context"
+    if _global_config is not None:
+        return _global_config, "global"
+    return library_default_config(), "default"

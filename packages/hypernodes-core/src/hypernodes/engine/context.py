@@ -1,0 +1,265 @@
+"""Per-run state: ``RunState`` (one per root run) and ``RunContext`` (one per pipeline level).
+
+A ``RunContext`` tells the engine where it is (pipeline path, depth, map item), which config
+is in force there, and the cache and callback dispatcher that config materialised. Contexts
+are immutable and cheap to derive: one per nested pipeline call and one per map item.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hypernodes.callbacks.context import CallbackContext
+from hypernodes.callbacks.dispatch import CallbackDispatcher
+
+if TYPE_CHECKING:
+    from hypernodes.cache.base import Cache
+    from hypernodes.config.runtime import CacheSetting, CallbackSetting, RuntimeConfig
+
+__all__ = ["EventSink", "RunContext", "RunState"]
+
+EventSink = Callable[[str, CallbackContext, tuple[Any, ...]], None]
+"""Receives ``(hook, ctx, args)`` for relaying callback events out of a worker."""
+
+
+class RunState:
+    """What one root ``run``/``map`` call shares across all its levels and items.
+
+    Caches and callbacks are materialised here once per run (a ``CacheSpec`` or a factory is
+    called once, where the run executes). Thread safe.
+
+    Attributes:
+        run_id: Identifies the run in callback contexts.
+        state: The dict shared by the callbacks of the run.
+        event_sink: In a worker process, where callback events are sent instead of being
+            dispatched (set by the executor that runs the worker).
+    """
+
+    __slots__ = ("_caches", "_dispatchers", "_lock", "_warned", "event_sink", "run_id", "state")
+
+    def __init__(self, run_id: str | None = None, event_sink: EventSink | None = None) -> None:
+        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.state: dict[str, Any] = {}
+        self.event_sink = event_sink
+        self._caches: dict[int, tuple[object, Cache | None]] = {}
+        self._dispatchers: dict[int, tuple[object, CallbackDispatcher | None]] = {}
+        self._warned: set[tuple[str, ...]] = set()
+        self._lock = threading.Lock()  # guards _caches, _dispatchers and _warned
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Materialised caches and callbacks stay in this process; a worker makes its own.
+        return (RunState, (self.run_id,))
+
+    def cache_for(self, setting: CacheSetting) -> Cache | None:
+        """Return the cache `setting` makes, made once per run."""
+        if setting is None:
+            return None
+        key = id(setting)
+        entry = self._caches.get(key)
+        if entry is None:
+            from hypernodes.cache.spec import materialize_cache  # the cache package is optional work
+
+            with self._lock:
+                entry = self._caches.get(key)
+                if entry is None:
+                    # keep `setting` alive in the entry so its id cannot be reused during the run
+                    entry = (setting, materialize_cache(setting))
+                    self._caches[key] = entry
+        return entry[1]
+
+    def dispatcher_for(self, callbacks: Sequence[CallbackSetting]) -> CallbackDispatcher | None:
+        """Return the dispatcher for `callbacks` (None when there are none), made once per run."""
+        if not callbacks:
+            return None
+        key = id(callbacks)
+        entry = self._dispatchers.get(key)
+        if entry is None:
+            with self._lock:
+                entry = self._dispatchers.get(key)
+                if entry is None:
+                    entry = (callbacks, self._make_dispatcher(callbacks))
+                    self._dispatchers[key] = entry
+        return entry[1]
+
+    def _make_dispatcher(self, callbacks: Sequence[CallbackSetting]) -> CallbackDispatcher:
+        sink = self.event_sink
+        if sink is not None:
+            from hypernodes.callbacks.relay import RelayDispatcher
+
+            return RelayDispatcher(sink)
+        from hypernodes.callbacks.base import PipelineCallback
+
+        return CallbackDispatcher(
+            [cb if isinstance(cb, PipelineCallback) else cb() for cb in callbacks]
+        )
+
+    def warn_once(self, *key: str) -> bool:
+        """Return True the first time `key` is seen in this run (for once-per-run warnings)."""
+        with self._lock:
+            if key in self._warned:
+                return False
+            self._warned.add(key)
+            return True
+
+
+class RunContext:
+    """Where the engine is in a run, and what is in force there.
+
+    Attributes:
+        run: The root run's shared state.
+        config: The effective config at this level.
+        pipeline_name: The current pipeline's name.
+        path: Pipeline names from the root, root first.
+        depth: 0 at the root.
+        item_index: The innermost map item, or None.
+        locked: The root config came from the call site and applies to every level.
+        transparent: This level runs one node under its own config; it fires no pipeline hooks.
+        cache: The materialised cache of ``config``, or None.
+        dispatcher: The callback dispatcher of ``config``, or None when there are no callbacks.
+        callback_context: What hooks receive at this level (None without callbacks).
+        plain_calls: No retries and no timeout: node functions are called directly.
+        input_signatures: Cache signatures of input values already known (shared by the items
+            of one map, so broadcast inputs are hashed once).
+    """
+
+    __slots__ = (
+        "cache",
+        "callback_context",
+        "config",
+        "depth",
+        "dispatcher",
+        "input_signatures",
+        "item_index",
+        "locked",
+        "path",
+        "pipeline_name",
+        "plain_calls",
+        "run",
+        "transparent",
+    )
+
+    def __init__(
+        self,
+        *,
+        run: RunState,
+        config: RuntimeConfig,
+        pipeline_name: str,
+        path: tuple[str, ...],
+        depth: int = 0,
+        item_index: int | None = None,
+        locked: bool = False,
+        transparent: bool = False,
+        input_signatures: dict[str, str] | None = None,
+    ) -> None:
+        self.run = run
+        self.config = config
+        self.pipeline_name = pipeline_name
+        self.path = path
+        self.depth = depth
+        self.item_index = item_index
+        self.locked = locked
+        self.transparent = transparent
+        self.cache = run.cache_for(config.cache)
+        self.dispatcher = dispatcher = run.dispatcher_for(config.callbacks)
+        self.callback_context = (
+            None
+            if dispatcher is None
+            else CallbackContext(
+                run_id=run.run_id,
+                pipeline=pipeline_name,
+                path=path,
+                depth=depth,
+                item_index=item_index,
+                state=run.state,
+            )
+        )
+        self.plain_calls = config.retries == 0 and config.timeout is None
+        self.input_signatures = {} if input_signatures is None else input_signatures
+
+    def __repr__(self) -> str:
+        item = "" if self.item_index is None else f", item_index={self.item_index}"
+        return f"RunContext(path={' > '.join(self.path)!r}, depth={self.depth}{item})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_context, (self._fields(),))
+
+    def _fields(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "config": self.config,
+            "pipeline_name": self.pipeline_name,
+            "path": self.path,
+            "depth": self.depth,
+            "item_index": self.item_index,
+            "locked": self.locked,
+            "transparent": self.transparent,
+            "input_signatures": self.input_signatures,
+        }
+
+    @property
+    def location(self) -> str:
+        """Describe where this is, for error messages: ``prep > per_item, map item 17``."""
+        where = " > ".join(self.path)
+        return where if self.item_index is None else f"{where}, map item {self.item_index}"
+
+    def for_item(self, index: int) -> RunContext:
+        """Return the context of map item `index` at this level."""
+        return RunContext(
+            run=self.run,
+            config=self.config,
+            pipeline_name=self.pipeline_name,
+            path=self.path,
+            depth=self.depth,
+            item_index=index,
+            locked=self.locked,
+            input_signatures=self.input_signatures,
+        )
+
+    def for_nested(
+        self, pipeline_name: str, config: RuntimeConfig | None, input_signatures: dict[str, str] | None = None
+    ) -> RunContext:
+        """Return the context of a nested pipeline named `pipeline_name`.
+
+        `config` is the nested level's own config (node, then pipeline); None, or a locked
+        call-site config, inherits this level's.
+        """
+        return RunContext(
+            run=self.run,
+            config=self.config if config is None or self.locked else config,
+            pipeline_name=pipeline_name,
+            path=(*self.path, pipeline_name),
+            depth=self.depth + 1,
+            item_index=self.item_index,
+            locked=self.locked,
+            input_signatures=input_signatures,
+        )
+
+    def for_node_config(self, config: RuntimeConfig) -> RunContext:
+        """Return a transparent context running one node of this level under `config`."""
+        return RunContext(
+            run=self.run,
+            config=config,
+            pipeline_name=self.pipeline_name,
+            path=self.path,
+            depth=self.depth,
+            item_index=self.item_index,
+            transparent=True,
+        )
+
+    def for_worker(self, event_sink: EventSink | None) -> RunContext:
+        """Return this context rebuilt for a worker process, relaying callback events to `event_sink`."""
+        fields = self._fields()
+        fields["run"] = RunState(self.run.run_id, event_sink=event_sink)
+        return RunContext(**fields)
+
+    @classmethod
+    def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:
+        """Return the context of a new root run."""
+        return cls(run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked)
+
+
+def _rebuild_context(fields: dict[str, Any]) -> RunContext:
+    return RunContext(**fields)

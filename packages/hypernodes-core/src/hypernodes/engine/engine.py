@@ -1,0 +1,462 @@
+"""``PipelineExecutionEngine``: WHAT running one node means, written once for every executor.
+
+The engine owns the plan, input resolution, cache lookup and store, callbacks, retries and
+timeouts of one node call, and nested pipeline nodes (which recurse through their own
+effective config's backend and executor). Executors only decide what runs when and where:
+they call :meth:`PipelineExecutionEngine.run_pipeline` with a scheduler that calls
+:meth:`~PipelineExecutionEngine.execute_step` for each step, and
+:meth:`~PipelineExecutionEngine.run_item` for each map item.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Final
+
+from hypernodes.cache._hashing import UnhashableValueError, hash_value
+from hypernodes.cache.base import MISSING
+from hypernodes.cache.signature import node_signature
+from hypernodes.config.resolution import resolve_root
+from hypernodes.engine.context import RunContext
+from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
+from hypernodes.engine.retry import call_node, call_node_async
+from hypernodes.errors import HyperNodesError, InvalidArgumentError
+
+if TYPE_CHECKING:
+    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.engine.plan import ExecutionPlan, Step
+    from hypernodes.graph.pipeline import Pipeline
+    from hypernodes.graph.pipeline_node import MapMode, PipelineNode
+
+__all__ = ["ENGINE", "PipelineExecutionEngine", "RunFrame"]
+
+_NOTE_PREFIX: Final = "in node "
+
+
+class RunFrame:
+    """The values of one pipeline run (one call, one map item) while its steps execute.
+
+    Steps write disjoint names, so executors may run independent steps of one frame in
+    parallel threads.
+
+    Attributes:
+        plan: The plan being executed.
+        ctx: The run context of this pipeline level.
+        values: Inputs and computed outputs by name.
+        signatures: Cache signatures of the values known so far, by name.
+    """
+
+    __slots__ = ("ctx", "plan", "signatures", "values")
+
+    def __init__(self, plan: ExecutionPlan, ctx: RunContext, inputs: Inputs) -> None:
+        self.plan = plan
+        self.ctx = ctx
+        self.values: dict[str, Any] = dict(inputs)
+        self.signatures: dict[str, str] = {}
+
+
+class PipelineExecutionEngine:
+    """Run plans one node call at a time; stateless, so one instance serves every run."""
+
+    # -- entry points used by Pipeline.run / Pipeline.map --------------------------------------
+
+    def run_root(
+        self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
+    ) -> Outputs:
+        """Validate and run `pipeline` as a root run (what ``Pipeline.run`` does)."""
+        plan = pipeline.plan(output_name)
+        check_inputs(pipeline, plan, inputs)
+        effective, locked = resolve_root(pipeline, config)
+        ctx = RunContext.root(pipeline.name, effective, locked=locked)
+        return self.run(pipeline, inputs, ctx, output_name)
+
+    def map_root(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode,
+        output_name: OutputNames | None,
+        config: RuntimeConfig | None,
+    ) -> dict[str, list[Any]]:
+        """Validate and map `pipeline` as a root run (what ``Pipeline.map`` does)."""
+        plan = pipeline.plan(output_name)
+        owner = f"pipeline {pipeline.name!r}"
+        names = normalize_map_over(map_over, owner)
+        check_inputs(pipeline, plan, inputs)
+        items, broadcast = build_items(inputs, names, map_mode, owner)
+        effective, locked = resolve_root(pipeline, config)
+        ctx = RunContext.root(pipeline.name, effective, locked=locked)
+        return self.map(pipeline, items, broadcast, ctx, output_name)
+
+    # -- one level: through the level's backend ---------------------------------------------------
+
+    def run(self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None) -> Outputs:
+        """Run `pipeline` once through ``ctx.config.backend``."""
+        return ctx.config.backend.run(pipeline, inputs, ctx, output_name)
+
+    def map(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[Inputs],
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+    ) -> dict[str, list[Any]]:
+        """Map `pipeline` over `items` through ``ctx.config.backend``; return lists by output name."""
+        plan = pipeline.plan(output_name)
+        dispatcher = ctx.dispatcher
+        started = 0.0
+        if dispatcher is not None:
+            dispatcher.emit("on_map_start", ctx.callback_context, len(items))  # type: ignore[arg-type]
+            started = perf_counter()
+        if ctx.cache is not None and inputs:
+            self._sign_broadcast(plan, inputs, ctx)
+        results = ctx.config.backend.map(pipeline, items, inputs, ctx, output_name) if items else []
+        if len(results) != len(items):
+            raise HyperNodesError(
+                f"the executor returned {len(results)} results for {len(items)} map items of "
+                f"pipeline {pipeline.name!r}; this is a bug in {type(ctx.config.executor).__name__}"
+            )
+        outputs = {name: [result[name] for result in results] for name in plan.outputs}
+        if dispatcher is not None:
+            dispatcher.emit("on_map_end", ctx.callback_context, perf_counter() - started)  # type: ignore[arg-type]
+        return outputs
+
+    # -- what executors call ----------------------------------------------------------------------
+
+    def run_pipeline(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        schedule: Callable[[RunFrame], None] | None = None,
+    ) -> Outputs:
+        """Run one pipeline level: pipeline hooks, the steps, the selected outputs.
+
+        Args:
+            pipeline: The pipeline.
+            inputs: Its validated inputs.
+            ctx: The context of this level.
+            output_name: The outputs to return (None: all).
+            schedule: Runs every step of the frame's plan by calling :meth:`execute_step`,
+                each after its dependencies; None runs them one by one in plan order.
+        """
+        plan = pipeline.plan(output_name)
+        frame = RunFrame(plan, ctx, inputs)
+        dispatcher = None if ctx.transparent else ctx.dispatcher
+        started = 0.0
+        if dispatcher is not None:
+            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)  # type: ignore[arg-type]
+            started = perf_counter()
+        if schedule is None:
+            execute = self.execute_step
+            for step in plan.steps:
+                execute(step, frame)
+        else:
+            schedule(frame)
+        values = frame.values
+        outputs = {name: values[name] for name in plan.outputs}
+        if dispatcher is not None:
+            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)  # type: ignore[arg-type]
+        return outputs
+
+    async def run_pipeline_async(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        schedule: Callable[[RunFrame], Awaitable[None]],
+    ) -> Outputs:
+        """Async twin of :meth:`run_pipeline`; `schedule` awaits :meth:`execute_step_async` per step."""
+        plan = pipeline.plan(output_name)
+        frame = RunFrame(plan, ctx, inputs)
+        dispatcher = None if ctx.transparent else ctx.dispatcher
+        started = 0.0
+        if dispatcher is not None:
+            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)  # type: ignore[arg-type]
+            started = perf_counter()
+        await schedule(frame)
+        values = frame.values
+        outputs = {name: values[name] for name in plan.outputs}
+        if dispatcher is not None:
+            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)  # type: ignore[arg-type]
+        return outputs
+
+    def run_item(
+        self,
+        pipeline: Pipeline,
+        index: int,
+        item: Inputs,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: Callable[[Pipeline, Inputs, RunContext, OutputNames | None], Outputs] | None = None,
+    ) -> Outputs:
+        """Run map item `index` (its values over the shared `inputs`) with item hooks.
+
+        Args:
+            run: Runs the item's pipeline, e.g. another executor's ``run_pipeline``;
+                None runs its nodes one by one in this thread.
+        """
+        item_ctx = ctx.for_item(index)
+        merged = {**inputs, **item}
+        dispatcher = item_ctx.dispatcher
+        if dispatcher is None:
+            return (run or self.run_pipeline)(pipeline, merged, item_ctx, output_name)
+        callback_context = item_ctx.callback_context
+        dispatcher.emit("on_map_item_start", callback_context, index)  # type: ignore[arg-type]
+        started = perf_counter()
+        outputs = (run or self.run_pipeline)(pipeline, merged, item_ctx, output_name)
+        dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)  # type: ignore[arg-type]
+        return outputs
+
+    def execute_step(self, step: Step, frame: RunFrame) -> None:
+        """Execute one step of `frame`: cache lookup, hooks, the call (retries, timeout), store."""
+        if step.is_nested:
+            self._execute_nested(step, frame)
+            return
+        ctx = frame.ctx
+        if step.node_config is not None and not ctx.locked:
+            self._execute_with_node_config(step, frame)
+            return
+        prepared = self._prepare(step, frame)
+        if prepared is None:
+            return  # served from the cache
+        kwargs, signature, started = prepared
+        try:
+            if ctx.plain_calls and not step.is_async:
+                result = step.node.func(**kwargs)  # type: ignore[union-attr]
+            else:
+                config = ctx.config
+                result = call_node(
+                    step.node.func,  # type: ignore[union-attr]
+                    kwargs,
+                    is_async=step.is_async,
+                    retries=config.retries,
+                    timeout=config.timeout,
+                    node_name=step.name,
+                    location=ctx.location,
+                )
+            self._store(step, frame, result, signature, kwargs, started)
+        except BaseException as exc:
+            self._fail(step, ctx, exc)
+            raise
+
+    async def execute_step_async(self, step: Step, frame: RunFrame) -> None:
+        """Async twin of :meth:`execute_step`: awaits async nodes, runs sync ones in a thread."""
+        ctx = frame.ctx
+        if step.is_nested or not step.is_async or (step.node_config is not None and not ctx.locked):
+            await asyncio.to_thread(self.execute_step, step, frame)
+            return
+        prepared = self._prepare(step, frame)
+        if prepared is None:
+            return
+        kwargs, signature, started = prepared
+        try:
+            config = ctx.config
+            result = await call_node_async(
+                step.node.func,  # type: ignore[union-attr]
+                kwargs,
+                is_async=True,
+                retries=config.retries,
+                timeout=config.timeout,
+                node_name=step.name,
+                location=ctx.location,
+            )
+            self._store(step, frame, result, signature, kwargs, started)
+        except BaseException as exc:
+            self._fail(step, ctx, exc)
+            raise
+
+    # -- one node call, in parts shared by the sync and async paths ------------------------------------
+
+    def _prepare(self, step: Step, frame: RunFrame) -> tuple[dict[str, Any], str | None, float] | None:
+        values = frame.values
+        if step.has_optional:
+            kwargs = {p: values[p] for p in step.parameters if p in values}
+        else:
+            kwargs = {p: values[p] for p in step.parameters}
+        ctx = frame.ctx
+        signature = None
+        cache = ctx.cache
+        if cache is not None and step.cacheable:
+            signature = self._signature(step, frame, kwargs)
+            if signature is not None and not cache.refresh:
+                cached = cache.get(signature)
+                if cached is not MISSING:
+                    self._unpack(step, values, cached)
+                    frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+                    if ctx.dispatcher is not None:
+                        ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)  # type: ignore[arg-type]
+                    return None
+        started = 0.0
+        if ctx.dispatcher is not None:
+            ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)  # type: ignore[arg-type]
+            started = perf_counter()
+        return kwargs, signature, started
+
+    def _store(
+        self,
+        step: Step,
+        frame: RunFrame,
+        result: Any,
+        signature: str | None,
+        kwargs: dict[str, Any],
+        started: float,
+    ) -> None:
+        self._unpack(step, frame.values, result)
+        ctx = frame.ctx
+        if signature is not None:
+            frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+            try:
+                ctx.cache.put(signature, result, node_name=step.name)  # type: ignore[union-attr]
+            except Exception as exc:  # a cache that cannot store must not lose the computed result
+                if ctx.run.warn_once("cache-put", step.name):
+                    warnings.warn(
+                        f"node {step.name!r}: its output could not be cached ({type(exc).__name__}: {exc}); "
+                        "the run goes on without caching it",
+                        RuntimeWarning,
+                        stacklevel=4,
+                    )
+        if ctx.dispatcher is not None:
+            values = frame.values
+            outputs = {name: values[name] for name in step.output_names}
+            ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)  # type: ignore[arg-type]
+
+    @staticmethod
+    def _unpack(step: Step, values: dict[str, Any], result: Any) -> None:
+        if step.single:
+            values[step.output_names[0]] = result
+            return
+        names = step.output_names
+        if not isinstance(result, tuple | list) or len(result) != len(names):
+            got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, tuple | list) else type(result).__name__
+            raise InvalidArgumentError(
+                f"node {step.name!r} declares output_name={names!r} but returned {got}; "
+                f"return a tuple of {len(names)} values",
+                node_name=step.name,
+            )
+        for name, value in zip(names, result):
+            values[name] = value
+
+    @staticmethod
+    def _fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
+        annotate(exc, step.name, ctx)
+        if ctx.dispatcher is not None and isinstance(exc, Exception):
+            ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)  # type: ignore[arg-type]
+
+    def _signature(self, step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str | None:
+        known = frame.signatures
+        shared = frame.ctx.input_signatures
+        parts: list[tuple[str, str]] = []
+        defaults = step.node.defaults
+        for name in step.parameters:
+            present = name in kwargs
+            signature = known.get(name) if present else None
+            if signature is None and present:
+                signature = shared.get(name)
+            if signature is None:
+                value = kwargs[name] if present else defaults[name]
+                try:
+                    signature = hash_value(value)
+                except UnhashableValueError as exc:
+                    self._warn_unhashable(step, frame.ctx, name, value, exc)
+                    return None
+                if present:
+                    known[name] = signature
+            parts.append((name, signature))
+        try:
+            code_hash = step.node.code_hash  # type: ignore[union-attr]
+        except Exception as exc:  # a fingerprinting failure must not fail the run
+            self._warn_unhashable(step, frame.ctx, "<code>", step.node, exc)
+            return None
+        return node_signature(code_hash, parts)
+
+    @staticmethod
+    def _warn_unhashable(step: Step, ctx: RunContext, name: str, value: object, exc: Exception) -> None:
+        if ctx.run.warn_once("unhashable", step.name, name):
+            warnings.warn(
+                f"node {step.name!r}: input {name!r} ({type(value).__name__}) cannot be hashed by content "
+                f"({exc}), so this call is not cached. Give the type a __cache_key__() method returning "
+                "something hashable, or mark the node @node(cache=False).",
+                RuntimeWarning,
+                stacklevel=5,
+            )
+
+    def _sign_broadcast(self, plan: ExecutionPlan, inputs: Inputs, ctx: RunContext) -> None:
+        """Hash the shared inputs of a map once, for every item's cache signatures."""
+        shared = ctx.input_signatures
+        for name, value in inputs.items():
+            if name in plan.inputs and name not in shared:
+                try:
+                    shared[name] = hash_value(value)
+                except UnhashableValueError:
+                    pass  # reported, once, by the node call that needs it
+
+    # -- nodes that run a pipeline ----------------------------------------------------------------
+
+    def _execute_nested(self, step: Step, frame: RunFrame) -> None:
+        node: PipelineNode = step.node  # type: ignore[assignment]
+        ctx = frame.ctx
+        values = frame.values
+        inner_inputs = {node.inner_input_name(p): values[p] for p in step.parameters if p in values}
+        own_config = node.config if node.config is not None else node.pipeline.config
+        signatures: dict[str, str] = {}
+        known, shared = frame.signatures, ctx.input_signatures
+        for outer in step.parameters:
+            if outer not in node.map_over:
+                signature = known.get(outer) or shared.get(outer)
+                if signature is not None:
+                    signatures[node.inner_input_name(outer)] = signature
+        nested_ctx = ctx.for_nested(node.name, own_config, signatures)
+        dispatcher = ctx.dispatcher
+        started = 0.0
+        if dispatcher is not None:
+            dispatcher.emit("on_nested_pipeline_start", ctx.callback_context, step.name)  # type: ignore[arg-type]
+            started = perf_counter()
+        try:
+            if node.map_over:
+                mapped = tuple(node.inner_input_name(n) for n in node.map_over)
+                items, broadcast = build_items(
+                    inner_inputs, mapped, node.map_mode, f"node {step.name!r}", node_name=step.name
+                )
+                outputs: dict[str, Any] = self.map(node.pipeline, items, broadcast, nested_ctx, step.inner_output_names)
+            else:
+                outputs = self.run(node.pipeline, inner_inputs, nested_ctx, step.inner_output_names)
+        except BaseException as exc:
+            self._fail(step, ctx, exc)
+            raise
+        for inner_name, value in outputs.items():
+            values[node.outer_output_name(inner_name)] = value
+        if dispatcher is not None:
+            dispatcher.emit("on_nested_pipeline_end", ctx.callback_context, step.name, perf_counter() - started)  # type: ignore[arg-type]
+
+    def _execute_with_node_config(self, step: Step, frame: RunFrame) -> None:
+        """Run a node that has its own config as a one-node pipeline under that config."""
+        values = frame.values
+        kwargs = {p: values[p] for p in step.parameters if p in values}
+        node_ctx = frame.ctx.for_node_config(step.node_config)  # type: ignore[arg-type]
+        outputs = self.run(step.solo, kwargs, node_ctx, None)  # type: ignore[arg-type]
+        values.update(outputs)
+
+
+def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
+    """Add a note naming the node, pipeline path and map item, unless an inner level did."""
+    notes = getattr(exc, "__notes__", None)
+    if notes and any(note.startswith(_NOTE_PREFIX) for note in notes):
+        return
+    try:
+        exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
+    except Exception:  # an exception type that refuses notes still propagates unchanged
+        pass
+
+
+ENGINE: Final = PipelineExecutionEngine()
+"""The shared engine instance (it holds no state)."""

@@ -1,0 +1,109 @@
+"""Validate a call's inputs and expand ``map`` inputs into items (before any node runs)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hypernodes.errors import DependencyError, InvalidArgumentError
+from hypernodes.graph.pipeline import unknown_name_error
+
+if TYPE_CHECKING:
+    from hypernodes._types import Inputs
+    from hypernodes.engine.plan import ExecutionPlan
+    from hypernodes.graph.pipeline import Pipeline
+
+__all__ = ["build_items", "check_inputs", "normalize_map_over"]
+
+
+def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, Any] | frozenset[str]) -> None:
+    """Fail unless `names` are known inputs of `pipeline` and cover what `plan` requires.
+
+    Raises:
+        InvalidArgumentError: An input name is not an input of the pipeline.
+        DependencyError: A required input is missing.
+    """
+    if not isinstance(names, Mapping | frozenset | set):
+        raise InvalidArgumentError(f"inputs must be a mapping of input names to values, got {type(names).__name__}")
+    root_args = pipeline.root_args
+    for name in names:
+        if name not in pipeline.consumers or name in pipeline.producers:
+            if name in pipeline.producers:
+                raise InvalidArgumentError(
+                    f"{name!r} is an output of node {pipeline.producers[name].name!r}, not an input of "
+                    f"pipeline {pipeline.name!r}; its inputs are: {', '.join(map(repr, root_args)) or '(none)'}",
+                    input_name=name,
+                )
+            error = unknown_name_error("input", name, pipeline, root_args)
+            error.input_name = name
+            raise error
+    for name, needed_by in plan.required_inputs.items():
+        if name not in names:
+            nodes = ", ".join(repr(n) for n in needed_by)
+            raise DependencyError(
+                f"pipeline {pipeline.name!r} is missing required input {name!r} "
+                f"(needed by node{'s' if len(needed_by) > 1 else ''} {nodes}). "
+                f"Pass it in inputs={{{name!r}: ...}} or give the parameter a default.",
+                node_name=needed_by[0],
+                input_name=name,
+            )
+
+
+def normalize_map_over(map_over: str | Sequence[str], owner: str) -> tuple[str, ...]:
+    """Return `map_over` as a non-empty tuple of names."""
+    names = (map_over,) if isinstance(map_over, str) else tuple(map_over)
+    if not names:
+        raise InvalidArgumentError(f"map_over of {owner} names no input; pass the input name(s) to iterate over")
+    return names
+
+
+def build_items(
+    inputs: Inputs, map_over: tuple[str, ...], map_mode: str, owner: str, *, node_name: str | None = None
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Split `inputs` into per-item values and shared (broadcast) values.
+
+    Raises:
+        InvalidArgumentError: A mapped input is missing, is not a non-string sequence, or
+            (``zip``) the lengths differ.
+    """
+    columns: list[Sequence[Any]] = []
+    for name in map_over:
+        if name not in inputs:
+            raise InvalidArgumentError(
+                f"map_over of {owner} names {name!r}, but inputs has no {name!r}; pass a list for it",
+                node_name=node_name,
+                input_name=name,
+            )
+        values = inputs[name]
+        if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Sequence):
+            if not isinstance(values, str | bytes | bytearray | Mapping) and hasattr(values, "__len__") and hasattr(values, "__getitem__"):
+                values = list(values)  # array-likes (numpy, pandas) that are not registered Sequences
+            else:
+                raise InvalidArgumentError(
+                    f"{owner} maps over {name!r}, which must be a non-string sequence (list, tuple, range, "
+                    f"array), got {type(values).__name__}",
+                    node_name=node_name,
+                    input_name=name,
+                )
+        columns.append(values)
+    broadcast = {k: v for k, v in inputs.items() if k not in map_over}
+    if map_mode == "product":
+        items = [dict(zip(map_over, combo)) for combo in itertools.product(*columns)]
+    elif map_mode == "zip":
+        lengths = {name: len(column) for name, column in zip(map_over, columns)}
+        if len(set(lengths.values())) > 1:
+            shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            raise InvalidArgumentError(
+                f"{owner} zips inputs of different lengths ({shown}); pass equal-length lists, "
+                "or use map_mode='product' for every combination",
+                node_name=node_name,
+            )
+        if len(map_over) == 1:
+            (name,) = map_over
+            items = [{name: value} for value in columns[0]]
+        else:
+            items = [dict(zip(map_over, row)) for row in zip(*columns)]
+    else:
+        raise InvalidArgumentError(f"map_mode of {owner} must be 'zip' or 'product', got {map_mode!r}")
+    return items, broadcast

@@ -1,0 +1,125 @@
+"""One node call under the run's retries and timeout, for sync and async functions."""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import threading
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from hypernodes._async import run_sync
+from hypernodes.errors import NodeTimeoutError
+
+__all__ = ["call_node", "call_node_async"]
+
+logger = logging.getLogger(__name__)
+
+
+def _timeout_error(node_name: str, location: str, timeout: float) -> NodeTimeoutError:
+    return NodeTimeoutError(
+        f"node {node_name!r} ({location}) ran past timeout={timeout}s. Raise the timeout, "
+        f"or give this node its own config with {node_name}.with_config(...).",
+        node_name=node_name,
+    )
+
+
+def call_node(
+    func: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    is_async: bool,
+    retries: int,
+    timeout: float | None,
+    node_name: str,
+    location: str,
+) -> Any:
+    """Call `func` up to ``1 + retries`` times; each attempt may last at most `timeout` seconds.
+
+    A sync function with a timeout runs in a daemon thread that is abandoned (not killed)
+    when it overruns: Python cannot stop a thread, so its side effects may still happen.
+    """
+    attempt = 0
+    while True:
+        try:
+            if is_async:
+                return run_sync(_await_with_timeout(func, kwargs, timeout, node_name, location))
+            if timeout is None:
+                return func(**kwargs)
+            return _call_in_thread(func, kwargs, timeout, node_name, location)
+        except Exception as exc:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            logger.info("node %r failed (%r); retry %d of %d", node_name, exc, attempt, retries)
+
+
+async def call_node_async(
+    func: Callable[..., Any],
+    kwargs: Mapping[str, Any],
+    *,
+    is_async: bool,
+    retries: int,
+    timeout: float | None,
+    node_name: str,
+    location: str,
+) -> Any:
+    """Await `func` (or run a sync `func` in a thread) under `retries` and `timeout`."""
+    if not is_async:
+        return await asyncio.to_thread(
+            call_node,
+            func,
+            kwargs,
+            is_async=False,
+            retries=retries,
+            timeout=timeout,
+            node_name=node_name,
+            location=location,
+        )
+    attempt = 0
+    while True:
+        try:
+            return await _await_with_timeout(func, kwargs, timeout, node_name, location)
+        except Exception as exc:
+            if attempt >= retries:
+                raise
+            attempt += 1
+            logger.info("node %r failed (%r); retry %d of %d", node_name, exc, attempt, retries)
+
+
+async def _await_with_timeout(
+    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None, node_name: str, location: str
+) -> Any:
+    if timeout is None:
+        return await func(**kwargs)
+    try:
+        return await asyncio.wait_for(func(**kwargs), timeout)
+    except TimeoutError as exc:
+        if isinstance(exc, NodeTimeoutError):
+            raise
+        raise _timeout_error(node_name, location, timeout) from None
+
+
+def _call_in_thread(
+    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, node_name: str, location: str
+) -> Any:
+    box: list[tuple[bool, Any]] = []
+    done = threading.Event()
+    context = contextvars.copy_context()
+
+    def target() -> None:
+        try:
+            box.append((True, context.run(func, **kwargs)))
+        except BaseException as exc:  # handed to the caller below
+            box.append((False, exc))
+        finally:
+            done.set()
+
+    threading.Thread(target=target, name=f"hypernodes-timeout-{node_name}", daemon=True).start()
+    if not done.wait(timeout):
+        raise _timeout_error(node_name, location, timeout)
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value

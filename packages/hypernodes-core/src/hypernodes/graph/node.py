@@ -1,0 +1,256 @@
+"""``Node`` and the ``@node`` decorator: a plain function with named inputs and outputs."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, overload
+
+from typing_extensions import Self
+
+from hypernodes.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from hypernodes.config.runtime import RuntimeConfig
+
+__all__ = ["Node", "node", "normalize_output_name"]
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+def normalize_output_name(output_name: str | tuple[str, ...] | list[str], owner: str) -> tuple[str, ...]:
+    """Return `output_name` as a tuple of valid identifiers, or raise naming `owner`."""
+    names = (output_name,) if isinstance(output_name, str) else tuple(output_name)
+    if not names:
+        raise InvalidArgumentError(f"{owner}: output_name must name at least one output", node_name=owner)
+    for name in names:
+        if not isinstance(name, str) or not name.isidentifier():
+            raise InvalidArgumentError(
+                f"{owner}: output name {name!r} is not a valid Python identifier; "
+                "names must be usable as parameter names of downstream nodes",
+                node_name=owner,
+            )
+    if len(set(names)) != len(names):
+        raise InvalidArgumentError(f"{owner}: output_name {names!r} repeats a name", node_name=owner)
+    return names
+
+
+class Node:
+    """A function that handles one item, with named inputs (its parameters) and outputs.
+
+    Build nodes with :func:`node`. A node is immutable: :meth:`with_config` returns a new one.
+    Calling a node calls its function, so nodes stay testable as plain functions.
+
+    Attributes:
+        func: The wrapped function.
+        name: The node's name (the function's name unless given).
+        output_name: The name given to ``@node`` (a string, or a tuple for several outputs).
+        output_names: The outputs as a tuple, in order.
+        parameters: The function's parameter names, in order; these are the node's inputs.
+        defaults: Parameters with a default value; they are optional inputs.
+        is_async: Whether the function is ``async def``.
+        cache: Whether the node's outputs may be cached.
+        version: A user-chosen string that is part of the cache signature (bump it to
+            invalidate entries when a change is invisible to code hashing).
+        config: A node-level ``RuntimeConfig`` override, or None.
+    """
+
+    __slots__ = (
+        "_code_hash",
+        "cache",
+        "config",
+        "defaults",
+        "func",
+        "is_async",
+        "name",
+        "output_name",
+        "output_names",
+        "parameters",
+        "version",
+    )
+
+    func: Callable[..., Any]
+    name: str
+    output_name: str | tuple[str, ...]
+    output_names: tuple[str, ...]
+    parameters: tuple[str, ...]
+    defaults: Mapping[str, Any]
+    is_async: bool
+    cache: bool
+    version: str | None
+    config: RuntimeConfig | None
+    _code_hash: str | None
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        output_name: str | tuple[str, ...] | None = None,
+        *,
+        name: str | None = None,
+        cache: bool = True,
+        version: str | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> None:
+        if not callable(func):
+            raise InvalidArgumentError(f"@node needs a function, got {type(func).__name__}")
+        node_name = name or getattr(func, "__name__", None) or type(func).__name__
+        if node_name == "<lambda>" and name is None and output_name is None:
+            raise InvalidArgumentError(
+                "a lambda node needs an output_name: node(lambda x: ..., output_name='y')"
+            )
+        if node_name == "<lambda>":
+            node_name = output_name if isinstance(output_name, str) else "lambda"
+        names = normalize_output_name(output_name if output_name is not None else node_name, node_name)
+        parameters, defaults = _inspect_parameters(func, node_name)
+        set_ = object.__setattr__
+        set_(self, "func", func)
+        set_(self, "name", node_name)
+        set_(self, "output_name", names[0] if isinstance(output_name, str) or output_name is None else names)
+        set_(self, "output_names", names)
+        set_(self, "parameters", parameters)
+        set_(self, "defaults", defaults)
+        set_(self, "is_async", inspect.iscoroutinefunction(func))
+        set_(self, "cache", bool(cache))
+        set_(self, "version", version)
+        set_(self, "config", config)
+        set_(self, "_code_hash", None)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Node is immutable; use with_config() or node(...) to derive a new one ({name!r})")
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Call the wrapped function."""
+        return self.func(*args, **kwargs)
+
+    def __repr__(self) -> str:
+        return f"Node({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild_node,
+            (self.func, self.output_name, self.name, self.cache, self.version, self.config),
+        )
+
+    @property
+    def code_hash(self) -> str:
+        """The fingerprint of the node's code (computed once, on first use)."""
+        code_hash = self._code_hash
+        if code_hash is None:
+            from hypernodes.cache.signature import code_fingerprint  # the cache is optional work
+
+            code_hash = code_fingerprint(self.func, version=self.version)
+            object.__setattr__(self, "_code_hash", code_hash)
+        return code_hash
+
+    def with_config(self, config: RuntimeConfig | None) -> Self:
+        """Return a copy of this node that always runs under `config` (None removes it)."""
+        return self._copy(config=config)
+
+    def with_name(self, name: str) -> Self:
+        """Return a copy of this node with another name (its outputs keep their names)."""
+        return self._copy(name=name)
+
+    def _copy(self, **changes: Any) -> Self:
+        fields = {
+            "name": self.name,
+            "cache": self.cache,
+            "version": self.version,
+            "config": self.config,
+            **changes,
+        }
+        return type(self)(self.func, self.output_name, **fields)
+
+
+def _rebuild_node(
+    func: Callable[..., Any],
+    output_name: str | tuple[str, ...],
+    name: str,
+    cache: bool,
+    version: str | None,
+    config: RuntimeConfig | None,
+) -> Node:
+    return Node(func, output_name, name=name, cache=cache, version=version, config=config)
+
+
+def _inspect_parameters(func: Callable[..., Any], node_name: str) -> tuple[tuple[str, ...], Mapping[str, Any]]:
+    try:
+        signature = inspect.signature(func)
+    except (TypeError, ValueError) as exc:
+        raise InvalidArgumentError(f"cannot read the parameters of node {node_name!r}: {exc}") from exc
+    parameters: list[str] = []
+    defaults: dict[str, Any] = {}
+    for parameter in signature.parameters.values():
+        if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            raise InvalidArgumentError(
+                f"node {node_name!r} takes *{parameter.name}; nodes are wired by parameter name, "
+                "so list each input as a named parameter",
+                node_name=node_name,
+                input_name=parameter.name,
+            )
+        if parameter.kind is parameter.POSITIONAL_ONLY:
+            raise InvalidArgumentError(
+                f"node {node_name!r} has positional-only parameter {parameter.name!r}; "
+                "nodes are called with keyword arguments, so remove the '/'",
+                node_name=node_name,
+                input_name=parameter.name,
+            )
+        parameters.append(parameter.name)
+        if parameter.default is not parameter.empty:
+            defaults[parameter.name] = parameter.default
+    return tuple(parameters), MappingProxyType(defaults) if defaults else _EMPTY
+
+
+@overload
+def node(func: Callable[..., Any], /) -> Node: ...
+
+
+@overload
+def node(
+    func: None = None,
+    /,
+    *,
+    output_name: str | tuple[str, ...] | None = None,
+    name: str | None = None,
+    cache: bool = True,
+    version: str | None = None,
+) -> Callable[[Callable[..., Any]], Node]: ...
+
+
+def node(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    output_name: str | tuple[str, ...] | None = None,
+    name: str | None = None,
+    cache: bool = True,
+    version: str | None = None,
+) -> Node | Callable[[Callable[..., Any]], Node]:
+    """Turn a function into a pipeline node.
+
+    Args:
+        func: The function, when used as bare ``@node``.
+        output_name: The output's name (default: the function's name), or a tuple of names
+            when the function returns a tuple.
+        name: The node's name (default: the function's name).
+        cache: False keeps this node's outputs out of the cache.
+        version: Part of the cache signature; change it to invalidate cached outputs when a
+            change is invisible to code hashing (a model file, a remote service).
+
+    Returns:
+        A :class:`Node`, or a decorator making one.
+
+    Example:
+        >>> @node(output_name="doubled")
+        ... def double(x: int) -> int:
+        ...     return 2 * x
+        >>> double.parameters, double.output_names, double(4)
+        (('x',), ('doubled',), 8)
+    """
+    if func is not None:
+        return Node(func, output_name, name=name, cache=cache, version=version)
+
+    def decorate(function: Callable[..., Any]) -> Node:
+        return Node(function, output_name, name=name, cache=cache, version=version)
+
+    return decorate

@@ -1,0 +1,309 @@
+"""``Pipeline``: a DAG of nodes wired by name, runnable once or over many items."""
+
+from __future__ import annotations
+
+import graphlib
+import threading
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypeAlias
+
+from typing_extensions import Self
+
+from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
+from hypernodes.graph.node import Node
+from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
+
+if TYPE_CHECKING:
+    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes.config.resolution import ConfigExplanation
+    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.engine.plan import ExecutionPlan
+
+__all__ = ["AnyNode", "Pipeline"]
+
+AnyNode: TypeAlias = Node | PipelineNode
+"""What a pipeline holds: function nodes and nested pipeline nodes."""
+
+
+class Pipeline:
+    """A DAG of nodes: a parameter named like another node's output consumes it.
+
+    Parameters nobody produces are the pipeline's inputs (:attr:`root_args`). A pipeline is
+    immutable; :meth:`with_config` returns a new one. Construction validates the graph, so a
+    pipeline that exists has no cycle and no output produced twice.
+
+    Args:
+        nodes: Nodes, nested pipeline nodes, or pipelines (each wrapped with :meth:`as_node`).
+        name: The pipeline's name, used in callbacks, errors and progress bars (default:
+            ``pipeline[<outputs>]``).
+        config: This pipeline's ``RuntimeConfig``; None inherits the enclosing pipeline's, or
+            the ambient default.
+
+    Raises:
+        CycleError: The nodes form a cycle.
+        DependencyError: Two nodes produce the same output.
+
+    Example:
+        >>> from hypernodes import node
+        >>> @node(output_name="clean")
+        ... def clean(text: str) -> str:
+        ...     return text.strip().lower()
+        >>> @node(output_name="n_words")
+        ... def count(clean: str) -> int:
+        ...     return len(clean.split())
+        >>> p = Pipeline(nodes=[clean, count], name="prep")
+        >>> p.root_args, p.run(inputs={"text": " A b "})
+        (('text',), {'clean': 'a b', 'n_words': 2})
+    """
+
+    __slots__ = (
+        "_plan_lock",
+        "_plans",
+        "config",
+        "consumers",
+        "name",
+        "nodes",
+        "optional_args",
+        "order",
+        "output_names",
+        "producers",
+        "root_args",
+    )
+
+    nodes: tuple[AnyNode, ...]
+    name: str
+    config: RuntimeConfig | None
+    producers: Mapping[str, AnyNode]
+    consumers: Mapping[str, tuple[AnyNode, ...]]
+    order: tuple[AnyNode, ...]
+    root_args: tuple[str, ...]
+    optional_args: frozenset[str]
+    output_names: tuple[str, ...]
+
+    def __init__(
+        self,
+        nodes: Sequence[Node | PipelineNode | Pipeline],
+        name: str | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> None:
+        if isinstance(nodes, Node | PipelineNode | Pipeline) or not isinstance(nodes, Sequence):
+            raise InvalidArgumentError("Pipeline(nodes=...) takes a list of nodes, e.g. Pipeline(nodes=[clean, count])")
+        members = tuple(_as_member(n) for n in nodes)
+        producers: dict[str, AnyNode] = {}
+        for member in members:
+            for output in member.output_names:
+                if output in producers:
+                    raise DependencyError(
+                        f"output {output!r} is produced by two nodes, {producers[output].name!r} and "
+                        f"{member.name!r}; give one of them another output_name"
+                        + (" (or rename it with output_mapping)" if isinstance(member, PipelineNode) else ""),
+                        node_name=member.name,
+                    )
+                producers[output] = member
+        output_names = tuple(producers)
+        pipeline_name = name or "pipeline[" + ",".join(output_names[:4]) + (",..." if len(output_names) > 4 else "") + "]"
+        consumers: dict[str, list[AnyNode]] = {}
+        for member in members:
+            for parameter in member.parameters:
+                consumers.setdefault(parameter, []).append(member)
+        root_args = tuple(p for p in consumers if p not in producers)
+        optional = frozenset(
+            arg for arg in root_args if all(_has_default(m, arg) for m in consumers[arg])
+        )
+        set_ = object.__setattr__
+        set_(self, "nodes", members)
+        set_(self, "name", pipeline_name)
+        set_(self, "config", config)
+        set_(self, "producers", producers)
+        set_(self, "consumers", {k: tuple(v) for k, v in consumers.items()})
+        set_(self, "order", _topological_order(members, producers, pipeline_name))
+        set_(self, "root_args", root_args)
+        set_(self, "optional_args", optional)
+        set_(self, "output_names", output_names)
+        set_(self, "_plans", {})
+        set_(self, "_plan_lock", threading.Lock())  # guards _plans (plans are built once per output set)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"Pipeline is immutable; use with_config() to derive a new one ({name!r})")
+
+    def __repr__(self) -> str:
+        return f"Pipeline(name={self.name!r}, nodes=[{', '.join(n.name for n in self.nodes)}])"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Pipeline, (self.nodes, self.name, self.config))
+
+    # -- plans -------------------------------------------------------------------------------
+
+    def plan(self, output_name: OutputNames | None = None) -> ExecutionPlan:
+        """Return the execution plan for `output_name` (all outputs when None), built once.
+
+        Raises:
+            InvalidArgumentError: An output name is unknown (the message lists the available ones).
+        """
+        key = output_name if output_name is None or isinstance(output_name, str) else tuple(output_name)
+        plan = self._plans.get(key)
+        if plan is None:
+            from hypernodes.engine.plan import build_plan  # the engine imports this module
+
+            requested = None if key is None else ((key,) if isinstance(key, str) else key)
+            plan = build_plan(self, requested)
+            with self._plan_lock:
+                plan = self._plans.setdefault(key, plan)
+        return plan
+
+    # -- running -----------------------------------------------------------------------------
+
+    def run(
+        self,
+        inputs: Inputs | None = None,
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> Outputs:
+        """Run the pipeline once and return its outputs (intermediates included, inputs not).
+
+        Args:
+            inputs: Values by input name.
+            output_name: Return only these outputs (a name or a list), running only the nodes
+                they need.
+            config: A call-site config for this run only; it applies to every node of the run,
+                nested pipelines included.
+
+        Raises:
+            DependencyError: A required input is missing (before any node runs).
+            InvalidArgumentError: An unknown output name or input name.
+        """
+        from hypernodes.engine.engine import ENGINE  # the engine imports this module
+
+        return ENGINE.run_root(self, {} if inputs is None else inputs, output_name, config)
+
+    def map(
+        self,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode = "zip",
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> dict[str, list[Any]]:
+        """Run the pipeline once per item and return each output as a list in item order.
+
+        Args:
+            inputs: Values by input name; those named in `map_over` are sequences (any
+                non-string sequence), the others are shared by every item.
+            map_over: The input name(s) to iterate over.
+            map_mode: ``"zip"`` pairs the i-th values (equal lengths needed); ``"product"``
+                runs every combination.
+            output_name: Return only these outputs, running only the nodes they need.
+            config: A call-site config for this map only.
+
+        Example:
+            >>> from hypernodes import node
+            >>> @node(output_name="doubled")
+            ... def double(x: int) -> int:
+            ...     return 2 * x
+            >>> Pipeline(nodes=[double]).map(inputs={"x": [3, 1, 2]}, map_over="x")
+            {'doubled': [6, 2, 4]}
+        """
+        from hypernodes.engine.engine import ENGINE  # the engine imports this module
+
+        return ENGINE.map_root(self, inputs, map_over, map_mode, output_name, config)
+
+    # -- derived pipelines -------------------------------------------------------------------
+
+    def with_config(self, config: RuntimeConfig | None) -> Self:
+        """Return a new pipeline with the same nodes running under `config`; this one is unchanged."""
+        return type(self)(nodes=self.nodes, name=self.name, config=config)
+
+    def with_name(self, name: str) -> Self:
+        """Return a new pipeline with the same nodes and config under another name."""
+        return type(self)(nodes=self.nodes, name=name, config=self.config)
+
+    def as_node(
+        self,
+        input_mapping: Mapping[str, str] | None = None,
+        output_mapping: Mapping[str, str] | None = None,
+        map_over: str | Sequence[str] | None = None,
+        name: str | None = None,
+        map_mode: MapMode = "zip",
+    ) -> PipelineNode:
+        """Wrap this pipeline as a node of another.
+
+        Args:
+            input_mapping: Outer name -> inner input name.
+            output_mapping: Inner output name -> outer name.
+            map_over: Outer input(s) to iterate over: the inner pipeline runs once per item
+                and each exposed output becomes a list.
+            name: The node's name (default: this pipeline's name).
+            map_mode: ``"zip"`` or ``"product"`` when mapping over several inputs.
+        """
+        return PipelineNode(
+            self,
+            input_mapping=input_mapping,
+            output_mapping=output_mapping,
+            map_over=map_over,
+            map_mode=map_mode,
+            name=name,
+        )
+
+    def explain(self, config: RuntimeConfig | None = None) -> ConfigExplanation:
+        """Tell which config each node will run with, and which level it came from.
+
+        Args:
+            config: The call-site config you would pass to ``run``/``map``, if any.
+
+        Returns:
+            Rows of (node, config, source); ``str()`` of the result is a readable table.
+        """
+        from hypernodes.config.resolution import explain  # resolution imports this module
+
+        return explain(self, config)
+
+
+def _as_member(item: object) -> AnyNode:
+    if isinstance(item, Node | PipelineNode):
+        return item
+    if isinstance(item, Pipeline):
+        return item.as_node()
+    hint = " Decorate it with @node." if callable(item) else ""
+    raise InvalidArgumentError(
+        f"Pipeline nodes must be Node, PipelineNode or Pipeline objects, got {type(item).__name__} {item!r}.{hint}"
+    )
+
+
+def _has_default(member: AnyNode, parameter: str) -> bool:
+    if isinstance(member, PipelineNode):
+        return parameter in member.optional
+    return parameter in member.defaults
+
+
+def _topological_order(
+    members: tuple[AnyNode, ...], producers: Mapping[str, AnyNode], pipeline_name: str
+) -> tuple[AnyNode, ...]:
+    """Order nodes so that producers come first; ties keep the order the user gave."""
+    position = {id(m): i for i, m in enumerate(members)}
+    sorter: graphlib.TopologicalSorter[int] = graphlib.TopologicalSorter()
+    for i, member in enumerate(members):
+        sorter.add(i, *(position[id(producers[p])] for p in member.parameters if p in producers))
+    try:
+        sorter.prepare()
+    except graphlib.CycleError as exc:
+        cycle = tuple(members[i].name for i in exc.args[1])
+        raise CycleError(
+            f"pipeline {pipeline_name!r} has a cycle: {' -> '.join(cycle)}; "
+            "a node cannot consume (directly or not) its own output",
+            cycle=cycle,
+        ) from None
+    order: list[int] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())  # stable: the user's order among ready nodes
+        order.extend(ready)
+        sorter.done(*ready)
+    return tuple(members[i] for i in order)
+
+
+def unknown_name_error(kind: str, name: str, pipeline: Pipeline, choices: Sequence[str]) -> InvalidArgumentError:
+    """Build the error for an unknown output or input name, listing the valid ones."""
+    available = ", ".join(repr(c) for c in sorted(choices)) or "(none)"
+    return InvalidArgumentError(
+        f"unknown {kind} {name!r} for pipeline {pipeline.name!r}; available: {available}."
+        + did_you_mean(name, choices)
+    )
