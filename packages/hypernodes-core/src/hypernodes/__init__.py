@@ -19,22 +19,22 @@ from typing import Any
 # workspace each lives in its own src/ directory, so extend the package path to find them.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
-from hypernodes.backend.base import Backend  # noqa: E402
-from hypernodes.backend.local import LocalBackend  # noqa: E402
-from hypernodes.cache.base import Cache  # noqa: E402
-from hypernodes.cache.disk import DiskCache  # noqa: E402
-from hypernodes.cache.memory import MemoryCache  # noqa: E402
-from hypernodes.cache.spec import CacheSpec  # noqa: E402
-from hypernodes.callbacks.base import PipelineCallback  # noqa: E402
-from hypernodes.callbacks.context import CallbackContext  # noqa: E402
-from hypernodes.callbacks.progress import ProgressCallback  # noqa: E402
-from hypernodes.callbacks.tracing import TracingCallback  # noqa: E402
-from hypernodes.config.resolution import ConfigExplanation, ConfigRow  # noqa: E402
-from hypernodes.config.runtime import RuntimeConfig, get_default_config, set_default_config  # noqa: E402
-from hypernodes.engine.context import RunContext  # noqa: E402
-from hypernodes.engine.engine import PipelineExecutionEngine, RunFrame  # noqa: E402
-from hypernodes.engine.plan import ExecutionPlan, Step  # noqa: E402
-from hypernodes.errors import (  # noqa: E402
+from hypernodes.backend.base import Backend
+from hypernodes.backend.local import LocalBackend
+from hypernodes.cache.base import Cache
+from hypernodes.cache.disk import DiskCache
+from hypernodes.cache.memory import MemoryCache
+from hypernodes.cache.spec import CacheSpec
+from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.callbacks.context import CallbackContext
+from hypernodes.callbacks.progress import ProgressCallback
+from hypernodes.callbacks.tracing import TracingCallback
+from hypernodes.config.resolution import ConfigExplanation, ConfigRow
+from hypernodes.config.runtime import RuntimeConfig, get_default_config, set_default_config
+from hypernodes.engine.context import RunContext
+from hypernodes.engine.engine import PipelineExecutionEngine, RunFrame
+from hypernodes.engine.plan import ExecutionPlan, Step
+from hypernodes.errors import (
     CycleError,
     DependencyError,
     HyperNodesError,
@@ -43,11 +43,11 @@ from hypernodes.errors import (  # noqa: E402
     SerializationError,
     WorkerCrashedError,
 )
-from hypernodes.executor.base import Executor  # noqa: E402
-from hypernodes.executor.inline import InlineExecutor  # noqa: E402
-from hypernodes.graph.node import Node, node  # noqa: E402
-from hypernodes.graph.pipeline import Pipeline  # noqa: E402
-from hypernodes.graph.pipeline_node import PipelineNode  # noqa: E402
+from hypernodes.executor.base import Executor
+from hypernodes.executor.inline import InlineExecutor
+from hypernodes.graph.node import Node, node
+from hypernodes.graph.pipeline import Pipeline
+from hypernodes.graph.pipeline_node import PipelineNode
 
 __version__ = "0.1.0"
 

@@ -35,7 +35,7 @@ def _bridge_loop() -> asyncio.AbstractEventLoop:
             thread = threading.Thread(target=loop.run_forever, name="hypernodes-async-bridge", daemon=True)
             thread.start()
             _loop, _loop_thread = loop, thread
-        return _loop  # type: ignore[return-value]
+        return _loop
 
 
 def run_sync(coro: Coroutine[Any, Any, T]) -> T:

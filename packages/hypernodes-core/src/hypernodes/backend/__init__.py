@@ -1,0 +1,1 @@
+"""The backend layer: the Backend ABC and LocalBackend (WHERE)."""

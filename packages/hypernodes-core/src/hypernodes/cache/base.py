@@ -5,9 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final, final
-
-from typing_extensions import Self
+from typing import Any, Final, Self, final
 
 __all__ = ["MISSING", "Cache", "CacheEntry"]
 

@@ -30,9 +30,7 @@ class PipelineCallback:
     def on_pipeline_start(self, ctx: CallbackContext, inputs: Mapping[str, Any]) -> None:
         """Call when a pipeline run (root or nested) starts, with its inputs."""
 
-    def on_pipeline_end(
-        self, ctx: CallbackContext, outputs: Mapping[str, Any], duration: float
-    ) -> None:
+    def on_pipeline_end(self, ctx: CallbackContext, outputs: Mapping[str, Any], duration: float) -> None:
         """Call when a pipeline run ends successfully, with its outputs and its duration in seconds."""
 
     def on_node_start(self, ctx: CallbackContext, node: str, inputs: Mapping[str, Any]) -> None:
@@ -68,7 +66,5 @@ class PipelineCallback:
         """Call when a nested pipeline node ends; `ctx` is the enclosing pipeline's."""
 
 
-HOOK_NAMES: tuple[str, ...] = tuple(
-    name for name in vars(PipelineCallback) if name.startswith("on_")
-)
+HOOK_NAMES: tuple[str, ...] = tuple(name for name in vars(PipelineCallback) if name.startswith("on_"))
 """Every hook name, in declaration order."""

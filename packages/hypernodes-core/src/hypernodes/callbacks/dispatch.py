@@ -36,11 +36,7 @@ class CallbackDispatcher:
         hooks: dict[str, tuple[Callable[..., None], ...]] = {}
         for hook in HOOK_NAMES:
             base = getattr(PipelineCallback, hook)
-            bound = tuple(
-                getattr(cb, hook)
-                for cb in self.callbacks
-                if getattr(type(cb), hook, base) is not base
-            )
+            bound = tuple(getattr(cb, hook) for cb in self.callbacks if getattr(type(cb), hook, base) is not base)
             if bound:
                 hooks[hook] = bound
         self._hooks = hooks
@@ -51,8 +47,12 @@ class CallbackDispatcher:
         """Return whether any callback implements `hook`."""
         return hook in self._hooks
 
-    def emit(self, hook: str, ctx: CallbackContext, *args: Any) -> None:
-        """Call `hook` on every callback that implements it."""
+    def emit(self, hook: str, ctx: CallbackContext | None, *args: Any) -> None:
+        """Call `hook` on every callback that implements it.
+
+        `ctx` is typed optional for the engine's convenience; it is never None when a
+        dispatcher exists.
+        """
         methods = self._hooks.get(hook)
         if methods is None:
             return

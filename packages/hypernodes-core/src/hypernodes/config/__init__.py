@@ -1,0 +1,1 @@
+"""RuntimeConfig and its resolution across levels."""

@@ -89,7 +89,9 @@ class ConfigExplanation:
             for row in self.rows
         ]
         widths = [max(len(line[i]) for line in (header, *body)) for i in range(len(header))]
-        lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in (header, *body)]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in (header, *body)
+        ]
         lines.insert(1, "  ".join("-" * w for w in widths))
         return "\n".join(lines)
 
@@ -106,6 +108,7 @@ def _short(value: object) -> str:
 
 def explain(pipeline: Pipeline, config: RuntimeConfig | None = None) -> ConfigExplanation:
     """Return which config each node of `pipeline` runs with, and which level it came from."""
+    source: ConfigSource
     if config is not None:
         root, source, locked = config, "call-site", True
     elif pipeline.config is not None:
@@ -114,7 +117,7 @@ def explain(pipeline: Pipeline, config: RuntimeConfig | None = None) -> ConfigEx
         ambient, ambient_source = ambient_config()
         root, source, locked = ambient, ambient_source, False
     rows: list[ConfigRow] = []
-    _explain_level(pipeline, root, source, locked, (), rows)  # type: ignore[arg-type]
+    _explain_level(pipeline, root, source, locked, (), rows)
     return ConfigExplanation(tuple(rows))
 
 
@@ -128,6 +131,8 @@ def _explain_level(
 ) -> None:
     for member in pipeline.nodes:
         name = " > ".join((*prefix, member.name))
+        own: RuntimeConfig
+        own_source: ConfigSource
         if locked:
             own, own_source = config, source
         elif member.config is not None:
@@ -135,7 +140,9 @@ def _explain_level(
         else:
             own, own_source = config, source
         if isinstance(member, PipelineNode):
-            rows.append(ConfigRow(node=name, config=own, source=own_source))  # type: ignore[arg-type]
+            rows.append(ConfigRow(node=name, config=own, source=own_source))
+            inner: RuntimeConfig
+            inner_source: ConfigSource
             if locked:
                 inner, inner_source = config, source
             elif member.config is not None:
@@ -144,6 +151,6 @@ def _explain_level(
                 inner, inner_source = member.pipeline.config, "pipeline"
             else:
                 inner, inner_source = config, "parent"
-            _explain_level(member.pipeline, inner, inner_source, locked, (*prefix, member.name), rows)  # type: ignore[arg-type]
+            _explain_level(member.pipeline, inner, inner_source, locked, (*prefix, member.name), rows)
         else:
-            rows.append(ConfigRow(node=name, config=own, source=own_source))  # type: ignore[arg-type]
+            rows.append(ConfigRow(node=name, config=own, source=own_source))

@@ -12,9 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 
 from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
@@ -64,7 +62,7 @@ def default_executor() -> Executor:
 
 def _make_default_executor() -> Executor:
     try:
-        from hypernodes.executors import ThreadPoolExecutor  # type: ignore[attr-defined]
+        from hypernodes.executors import ThreadPoolExecutor  # type: ignore[attr-defined,unused-ignore]
     except ImportError:  # only hypernodes-core is installed
         from hypernodes.executor.inline import InlineExecutor
 
@@ -121,7 +119,7 @@ class RuntimeConfig:
             )
         callbacks = self.callbacks
         if isinstance(callbacks, PipelineCallback) or callable(callbacks):
-            callbacks = (callbacks,)  # type: ignore[assignment]
+            callbacks = (callbacks,)  # type: ignore[assignment,unused-ignore]
         callbacks = tuple(callbacks)
         for callback in callbacks:
             if not (isinstance(callback, PipelineCallback) or callable(callback)):
@@ -135,7 +133,11 @@ class RuntimeConfig:
                 f"RuntimeConfig(retries=...) must be an int >= 0 (extra attempts), got {self.retries!r}"
             )
         if self.timeout is not None:
-            if isinstance(self.timeout, bool) or not isinstance(self.timeout, int | float) or self.timeout <= 0:
+            if (
+                isinstance(self.timeout, bool)
+                or not isinstance(self.timeout, int | float)
+                or self.timeout <= 0
+            ):
                 raise InvalidArgumentError(
                     f"RuntimeConfig(timeout=...) must be a number of seconds > 0 or None, got {self.timeout!r}"
                 )
@@ -156,7 +158,9 @@ class RuntimeConfig:
             1
         """
         if not isinstance(config, RuntimeConfig):
-            raise InvalidArgumentError(f"RuntimeConfig.use() needs a RuntimeConfig, got {type(config).__name__}")
+            raise InvalidArgumentError(
+                f"RuntimeConfig.use() needs a RuntimeConfig, got {type(config).__name__}"
+            )
         token = _context_config.set(config)
         try:
             yield config
@@ -181,7 +185,9 @@ def set_default_config(config: RuntimeConfig | None) -> None:
     """Set the process-wide default config (None restores the library default)."""
     global _global_config
     if config is not None and not isinstance(config, RuntimeConfig):
-        raise InvalidArgumentError(f"set_default_config() needs a RuntimeConfig or None, got {type(config).__name__}")
+        raise InvalidArgumentError(
+            f"set_default_config() needs a RuntimeConfig or None, got {type(config).__name__}"
+        )
     _global_config = config
 
 
@@ -198,7 +204,7 @@ def library_default_config() -> RuntimeConfig:
     return _library_default
 
 
-def ambient_config() -> tuple[RuntimeConfig, str]:
+def ambient_config() -> tuple[RuntimeConfig, Literal["context", "global", "default"]]:
     """Return the config in force outside any pipeline, and its source label."""
     config = _context_config.get()
     if config is not None:

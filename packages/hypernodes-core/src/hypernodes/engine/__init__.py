@@ -1,0 +1,1 @@
+"""The execution engine: plans, node calls, run contexts (WHAT)."""

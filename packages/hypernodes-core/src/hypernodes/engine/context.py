@@ -92,9 +92,7 @@ class RunState:
             return RelayDispatcher(sink)
         from hypernodes.callbacks.base import PipelineCallback
 
-        return CallbackDispatcher(
-            [cb if isinstance(cb, PipelineCallback) else cb() for cb in callbacks]
-        )
+        return CallbackDispatcher([cb if isinstance(cb, PipelineCallback) else cb() for cb in callbacks])
 
     def warn_once(self, *key: str) -> bool:
         """Return True the first time `key` is seen in this run (for once-per-run warnings)."""
@@ -258,7 +256,9 @@ class RunContext:
     @classmethod
     def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:
         """Return the context of a new root run."""
-        return cls(run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked)
+        return cls(
+            run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked
+        )
 
 
 def _rebuild_context(fields: dict[str, Any]) -> RunContext:

@@ -11,6 +11,7 @@ they call :meth:`PipelineExecutionEngine.run_pipeline` with a scheduler that cal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
@@ -65,7 +66,11 @@ class PipelineExecutionEngine:
     # -- entry points used by Pipeline.run / Pipeline.map --------------------------------------
 
     def run_root(
-        self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        output_name: OutputNames | None,
+        config: RuntimeConfig | None,
     ) -> Outputs:
         """Validate and run `pipeline` as a root run (what ``Pipeline.run`` does)."""
         plan = pipeline.plan(output_name)
@@ -112,7 +117,7 @@ class PipelineExecutionEngine:
         dispatcher = ctx.dispatcher
         started = 0.0
         if dispatcher is not None:
-            dispatcher.emit("on_map_start", ctx.callback_context, len(items))  # type: ignore[arg-type]
+            dispatcher.emit("on_map_start", ctx.callback_context, len(items))
             started = perf_counter()
         if ctx.cache is not None and inputs:
             self._sign_broadcast(plan, inputs, ctx)
@@ -124,7 +129,7 @@ class PipelineExecutionEngine:
             )
         outputs = {name: [result[name] for result in results] for name in plan.outputs}
         if dispatcher is not None:
-            dispatcher.emit("on_map_end", ctx.callback_context, perf_counter() - started)  # type: ignore[arg-type]
+            dispatcher.emit("on_map_end", ctx.callback_context, perf_counter() - started)
         return outputs
 
     # -- what executors call ----------------------------------------------------------------------
@@ -152,7 +157,7 @@ class PipelineExecutionEngine:
         dispatcher = None if ctx.transparent else ctx.dispatcher
         started = 0.0
         if dispatcher is not None:
-            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)  # type: ignore[arg-type]
+            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)
             started = perf_counter()
         if schedule is None:
             execute = self.execute_step
@@ -163,7 +168,7 @@ class PipelineExecutionEngine:
         values = frame.values
         outputs = {name: values[name] for name in plan.outputs}
         if dispatcher is not None:
-            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)  # type: ignore[arg-type]
+            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)
         return outputs
 
     async def run_pipeline_async(
@@ -180,13 +185,13 @@ class PipelineExecutionEngine:
         dispatcher = None if ctx.transparent else ctx.dispatcher
         started = 0.0
         if dispatcher is not None:
-            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)  # type: ignore[arg-type]
+            dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)
             started = perf_counter()
         await schedule(frame)
         values = frame.values
         outputs = {name: values[name] for name in plan.outputs}
         if dispatcher is not None:
-            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)  # type: ignore[arg-type]
+            dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, perf_counter() - started)
         return outputs
 
     def run_item(
@@ -202,6 +207,12 @@ class PipelineExecutionEngine:
         """Run map item `index` (its values over the shared `inputs`) with item hooks.
 
         Args:
+            pipeline: The mapped pipeline.
+            index: The item's position in the map.
+            item: The item's own values (the mapped inputs).
+            inputs: The values shared by every item.
+            ctx: The context of the mapping level; the item gets its own.
+            output_name: The outputs to return (None: all).
             run: Runs the item's pipeline, e.g. another executor's ``run_pipeline``;
                 None runs its nodes one by one in this thread.
         """
@@ -211,10 +222,10 @@ class PipelineExecutionEngine:
         if dispatcher is None:
             return (run or self.run_pipeline)(pipeline, merged, item_ctx, output_name)
         callback_context = item_ctx.callback_context
-        dispatcher.emit("on_map_item_start", callback_context, index)  # type: ignore[arg-type]
+        dispatcher.emit("on_map_item_start", callback_context, index)
         started = perf_counter()
         outputs = (run or self.run_pipeline)(pipeline, merged, item_ctx, output_name)
-        dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)  # type: ignore[arg-type]
+        dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)
         return outputs
 
     def execute_step(self, step: Step, frame: RunFrame) -> None:
@@ -294,11 +305,11 @@ class PipelineExecutionEngine:
                     self._unpack(step, values, cached)
                     frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
                     if ctx.dispatcher is not None:
-                        ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)  # type: ignore[arg-type]
+                        ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
                     return None
         started = 0.0
         if ctx.dispatcher is not None:
-            ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)  # type: ignore[arg-type]
+            ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)
             started = perf_counter()
         return kwargs, signature, started
 
@@ -328,7 +339,7 @@ class PipelineExecutionEngine:
         if ctx.dispatcher is not None:
             values = frame.values
             outputs = {name: values[name] for name in step.output_names}
-            ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)  # type: ignore[arg-type]
+            ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)
 
     @staticmethod
     def _unpack(step: Step, values: dict[str, Any], result: Any) -> None:
@@ -337,7 +348,11 @@ class PipelineExecutionEngine:
             return
         names = step.output_names
         if not isinstance(result, tuple | list) or len(result) != len(names):
-            got = f"{type(result).__name__} of length {len(result)}" if isinstance(result, tuple | list) else type(result).__name__
+            got = (
+                f"{type(result).__name__} of length {len(result)}"
+                if isinstance(result, tuple | list)
+                else type(result).__name__
+            )
             raise InvalidArgumentError(
                 f"node {step.name!r} declares output_name={names!r} but returned {got}; "
                 f"return a tuple of {len(names)} values",
@@ -350,7 +365,7 @@ class PipelineExecutionEngine:
     def _fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
         annotate(exc, step.name, ctx)
         if ctx.dispatcher is not None and isinstance(exc, Exception):
-            ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)  # type: ignore[arg-type]
+            ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)
 
     def _signature(self, step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str | None:
         known = frame.signatures
@@ -395,10 +410,8 @@ class PipelineExecutionEngine:
         shared = ctx.input_signatures
         for name, value in inputs.items():
             if name in plan.inputs and name not in shared:
-                try:
+                with contextlib.suppress(UnhashableValueError):  # reported by the node call that needs it
                     shared[name] = hash_value(value)
-                except UnhashableValueError:
-                    pass  # reported, once, by the node call that needs it
 
     # -- nodes that run a pipeline ----------------------------------------------------------------
 
@@ -419,7 +432,7 @@ class PipelineExecutionEngine:
         dispatcher = ctx.dispatcher
         started = 0.0
         if dispatcher is not None:
-            dispatcher.emit("on_nested_pipeline_start", ctx.callback_context, step.name)  # type: ignore[arg-type]
+            dispatcher.emit("on_nested_pipeline_start", ctx.callback_context, step.name)
             started = perf_counter()
         try:
             if node.map_over:
@@ -436,14 +449,14 @@ class PipelineExecutionEngine:
         for inner_name, value in outputs.items():
             values[node.outer_output_name(inner_name)] = value
         if dispatcher is not None:
-            dispatcher.emit("on_nested_pipeline_end", ctx.callback_context, step.name, perf_counter() - started)  # type: ignore[arg-type]
+            dispatcher.emit("on_nested_pipeline_end", ctx.callback_context, step.name, perf_counter() - started)
 
     def _execute_with_node_config(self, step: Step, frame: RunFrame) -> None:
         """Run a node that has its own config as a one-node pipeline under that config."""
         values = frame.values
         kwargs = {p: values[p] for p in step.parameters if p in values}
-        node_ctx = frame.ctx.for_node_config(step.node_config)  # type: ignore[arg-type]
-        outputs = self.run(step.solo, kwargs, node_ctx, None)  # type: ignore[arg-type]
+        assert step.node_config is not None and step.solo is not None  # set together by build_plan
+        outputs = self.run(step.solo, kwargs, frame.ctx.for_node_config(step.node_config), None)
         values.update(outputs)
 
 
@@ -452,10 +465,8 @@ def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
     notes = getattr(exc, "__notes__", None)
     if notes and any(note.startswith(_NOTE_PREFIX) for note in notes):
         return
-    try:
+    with contextlib.suppress(Exception):  # an exception that refuses notes still propagates unchanged
         exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
-    except Exception:  # an exception type that refuses notes still propagates unchanged
-        pass
 
 
 ENGINE: Final = PipelineExecutionEngine()

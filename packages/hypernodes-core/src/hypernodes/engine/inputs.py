@@ -25,7 +25,9 @@ def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, An
         DependencyError: A required input is missing.
     """
     if not isinstance(names, Mapping | frozenset | set):
-        raise InvalidArgumentError(f"inputs must be a mapping of input names to values, got {type(names).__name__}")
+        raise InvalidArgumentError(
+            f"inputs must be a mapping of input names to values, got {type(names).__name__}"
+        )
     root_args = pipeline.root_args
     for name in names:
         if name not in pipeline.consumers or name in pipeline.producers:
@@ -54,7 +56,9 @@ def normalize_map_over(map_over: str | Sequence[str], owner: str) -> tuple[str, 
     """Return `map_over` as a non-empty tuple of names."""
     names = (map_over,) if isinstance(map_over, str) else tuple(map_over)
     if not names:
-        raise InvalidArgumentError(f"map_over of {owner} names no input; pass the input name(s) to iterate over")
+        raise InvalidArgumentError(
+            f"map_over of {owner} names no input; pass the input name(s) to iterate over"
+        )
     return names
 
 
@@ -77,7 +81,11 @@ def build_items(
             )
         values = inputs[name]
         if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Sequence):
-            if not isinstance(values, str | bytes | bytearray | Mapping) and hasattr(values, "__len__") and hasattr(values, "__getitem__"):
+            if (
+                not isinstance(values, str | bytes | bytearray | Mapping)
+                and hasattr(values, "__len__")
+                and hasattr(values, "__getitem__")
+            ):
                 values = list(values)  # array-likes (numpy, pandas) that are not registered Sequences
             else:
                 raise InvalidArgumentError(

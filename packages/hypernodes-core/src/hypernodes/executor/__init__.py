@@ -1,0 +1,1 @@
+"""Core's executor layer: the Executor ABC and in-process execution (HOW)."""

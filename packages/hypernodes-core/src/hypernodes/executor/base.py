@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
@@ -43,7 +41,7 @@ class Executor(abc.ABC):
     ) -> list[Outputs]:
         """Run `pipeline` once per item (over the shared `inputs`); return outputs in item order."""
 
-    def close(self) -> None:  # noqa: B027 - executors without resources need nothing here
+    def close(self) -> None:
         """Free the executor's resources. Safe to call several times."""
 
     def __enter__(self) -> Self:

@@ -41,9 +41,7 @@ class InlineExecutor(Executor):
         output_name: OutputNames | None,
     ) -> list[Outputs]:
         run_item = ENGINE.run_item
-        return [
-            run_item(pipeline, index, item, inputs, ctx, output_name) for index, item in enumerate(items)
-        ]
+        return [run_item(pipeline, index, item, inputs, ctx, output_name) for index, item in enumerate(items)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"

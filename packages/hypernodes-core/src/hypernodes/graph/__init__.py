@@ -1,0 +1,1 @@
+"""The graph layer: nodes, pipelines and nested pipeline nodes."""

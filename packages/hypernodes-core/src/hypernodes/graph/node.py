@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
+import importlib
 import inspect
+import sys
 from collections.abc import Callable, Mapping
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, overload
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Self, overload
 
 from hypernodes.errors import InvalidArgumentError
 
@@ -117,7 +117,9 @@ class Node:
         set_(self, "_code_hash", None)
 
     def __setattr__(self, name: str, value: object) -> None:
-        raise AttributeError(f"Node is immutable; use with_config() or node(...) to derive a new one ({name!r})")
+        raise AttributeError(
+            f"Node is immutable; use with_config() or node(...) to derive a new one ({name!r})"
+        )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         """Call the wrapped function."""
@@ -127,10 +129,19 @@ class Node:
         return f"Node({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (
-            _rebuild_node,
-            (self.func, self.output_name, self.name, self.cache, self.version, self.config),
-        )
+        fields = (self.output_name, self.name, self.cache, self.version, self.config)
+        module_name = getattr(self.func, "__module__", None)
+        qualname = getattr(self.func, "__qualname__", "")
+        module = sys.modules.get(module_name) if module_name else None
+        if module is not None and "<" not in qualname:
+            # `@node` rebinds the function's module name to the Node, so plain pickle cannot find
+            # the function by reference; refer to the module-level node instead.
+            target: object = module
+            for part in qualname.split("."):
+                target = getattr(target, part, None)
+            if isinstance(target, Node) and target.func is self.func:
+                return (_node_from_reference, (module_name, qualname, *fields))
+        return (_rebuild_node, (self.func, *fields))
 
     @property
     def code_hash(self) -> str:
@@ -173,7 +184,24 @@ def _rebuild_node(
     return Node(func, output_name, name=name, cache=cache, version=version, config=config)
 
 
-def _inspect_parameters(func: Callable[..., Any], node_name: str) -> tuple[tuple[str, ...], Mapping[str, Any]]:
+def _node_from_reference(
+    module_name: str,
+    qualname: str,
+    output_name: str | tuple[str, ...],
+    name: str,
+    cache: bool,
+    version: str | None,
+    config: RuntimeConfig | None,
+) -> Node:
+    target: Any = importlib.import_module(module_name)
+    for part in qualname.split("."):
+        target = getattr(target, part)
+    return Node(target.func, output_name, name=name, cache=cache, version=version, config=config)
+
+
+def _inspect_parameters(
+    func: Callable[..., Any], node_name: str
+) -> tuple[tuple[str, ...], Mapping[str, Any]]:
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:

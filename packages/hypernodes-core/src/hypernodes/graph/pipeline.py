@@ -5,9 +5,7 @@ from __future__ import annotations
 import graphlib
 import threading
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any, TypeAlias
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
 from hypernodes.graph.node import Node
@@ -79,6 +77,8 @@ class Pipeline:
     root_args: tuple[str, ...]
     optional_args: frozenset[str]
     output_names: tuple[str, ...]
+    _plans: dict[object, ExecutionPlan]
+    _plan_lock: threading.Lock
 
     def __init__(
         self,
@@ -87,7 +87,9 @@ class Pipeline:
         config: RuntimeConfig | None = None,
     ) -> None:
         if isinstance(nodes, Node | PipelineNode | Pipeline) or not isinstance(nodes, Sequence):
-            raise InvalidArgumentError("Pipeline(nodes=...) takes a list of nodes, e.g. Pipeline(nodes=[clean, count])")
+            raise InvalidArgumentError(
+                "Pipeline(nodes=...) takes a list of nodes, e.g. Pipeline(nodes=[clean, count])"
+            )
         members = tuple(_as_member(n) for n in nodes)
         producers: dict[str, AnyNode] = {}
         for member in members:
@@ -101,15 +103,15 @@ class Pipeline:
                     )
                 producers[output] = member
         output_names = tuple(producers)
-        pipeline_name = name or "pipeline[" + ",".join(output_names[:4]) + (",..." if len(output_names) > 4 else "") + "]"
+        pipeline_name = (
+            name or "pipeline[" + ",".join(output_names[:4]) + (",..." if len(output_names) > 4 else "") + "]"
+        )
         consumers: dict[str, list[AnyNode]] = {}
         for member in members:
             for parameter in member.parameters:
                 consumers.setdefault(parameter, []).append(member)
         root_args = tuple(p for p in consumers if p not in producers)
-        optional = frozenset(
-            arg for arg in root_args if all(_has_default(m, arg) for m in consumers[arg])
-        )
+        optional = frozenset(arg for arg in root_args if all(_has_default(m, arg) for m in consumers[arg]))
         set_ = object.__setattr__
         set_(self, "nodes", members)
         set_(self, "name", pipeline_name)
@@ -300,7 +302,9 @@ def _topological_order(
     return tuple(members[i] for i in order)
 
 
-def unknown_name_error(kind: str, name: str, pipeline: Pipeline, choices: Sequence[str]) -> InvalidArgumentError:
+def unknown_name_error(
+    kind: str, name: str, pipeline: Pipeline, choices: Sequence[str]
+) -> InvalidArgumentError:
     """Build the error for an unknown output or input name, listing the valid ones."""
     available = ", ".join(repr(c) for c in sorted(choices)) or "(none)"
     return InvalidArgumentError(

@@ -5,9 +5,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Literal
-
-from typing_extensions import Self
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 from hypernodes.errors import InvalidArgumentError
 
@@ -22,8 +20,9 @@ MapMode = Literal["zip", "product"]
 
 def did_you_mean(name: str, choices: Sequence[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest of `choices`, or an empty string."""
-    close = difflib.get_close_matches(name, list(choices), n=1)
-    return f" Did you mean {close[0]!r}?" if close else ""
+    by_lower = {choice.lower(): choice for choice in choices}
+    close = difflib.get_close_matches(name.lower(), list(by_lower), n=1)
+    return f" Did you mean {by_lower[close[0]]!r}?" if close else ""
 
 
 def _quoted(names: Sequence[str]) -> str:
@@ -64,6 +63,19 @@ class PipelineNode:
         "parameters",
         "pipeline",
     )
+
+    pipeline: Pipeline
+    name: str
+    input_mapping: Mapping[str, str]
+    output_mapping: Mapping[str, str]
+    map_over: tuple[str, ...]
+    map_mode: MapMode
+    config: RuntimeConfig | None
+    parameters: tuple[str, ...]
+    optional: frozenset[str]
+    output_names: tuple[str, ...]
+    _inner_of_outer: Mapping[str, str]
+    _outer_of_inner_output: Mapping[str, str]
 
     cache = True  # the inner nodes are cached one by one, each under its own rules
     is_async = False
@@ -136,12 +148,15 @@ class PipelineNode:
         set_(
             self,
             "optional",
-            frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args)
-            - frozenset(map_over),
+            frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) - frozenset(map_over),
         )
         set_(self, "output_names", tuple(output_mapping.get(o, o) for o in pipeline.output_names))
         set_(self, "_inner_of_outer", MappingProxyType({outer_of_inner.get(a, a): a for a in inner_args}))
-        set_(self, "_outer_of_inner_output", MappingProxyType({o: output_mapping.get(o, o) for o in pipeline.output_names}))
+        set_(
+            self,
+            "_outer_of_inner_output",
+            MappingProxyType({o: output_mapping.get(o, o) for o in pipeline.output_names}),
+        )
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"PipelineNode is immutable; use with_config() to derive a new one ({name!r})")

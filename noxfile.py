@@ -1,0 +1,104 @@
+"""The test matrix: each package's own tests, and the behaviour suite once per executor.
+
+Run everything with ``uv run nox``; list sessions with ``uv run nox -l``; run one with
+``uv run nox -s core``. Every session builds a fresh virtual environment with uv from the
+system Python, installing the workspace members it needs in editable mode.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.error_on_missing_interpreters = True
+nox.options.sessions = ["lint", "core", "executors", "behaviour", "benchmarks"]
+
+CORE = "packages/hypernodes-core[testing,progress,tracing]"
+MEMBERS = [
+    "packages/hypernodes-executors",
+    "packages/hypernodes-daft",
+    "packages/hypernodes-modal",
+    "packages/hypernodes-distributed",
+]
+EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
+
+
+def _install(session: nox.Session, *members: str) -> None:
+    args: list[str] = []
+    for member in (CORE, *members):
+        args += ["-e", member]
+    session.install(*args)
+
+
+@nox.session(python=False)
+def lint(session: nox.Session) -> None:
+    """Ruff over the tree and mypy --strict over every package's src/ (in the uv workspace env)."""
+    session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
+    session.run(
+        "uv",
+        "run",
+        "--frozen",
+        "mypy",
+        "--strict",
+        "packages/hypernodes-core/src/hypernodes",
+        "packages/hypernodes-executors/src/hypernodes/executors",
+        external=True,
+    )
+
+
+@nox.session
+def core(session: nox.Session) -> None:
+    """hypernodes-core's own tests, its doctests, and the behaviour suite in-process."""
+    _install(session)
+    session.install("opentelemetry-sdk", "numpy", "pydantic", "uv")
+    session.run(
+        "pytest",
+        "-q",
+        "packages/hypernodes-core/tests",
+        "--doctest-modules",
+        "packages/hypernodes-core/src/hypernodes",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )
+
+
+@nox.session
+def executors(session: nox.Session) -> None:
+    """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
+    _install(session, *MEMBERS)
+    session.run(
+        "pytest",
+        "-q",
+        "packages/hypernodes-executors/tests",
+        "--ignore",
+        "packages/hypernodes-executors/tests/test_behaviour.py",
+        "-p",
+        "no:cacheprovider",
+        *session.posargs,
+    )
+
+
+@nox.session
+@nox.parametrize("executor", EXECUTORS)
+def behaviour(session: nox.Session, executor: str) -> None:
+    """The executor-agnostic behaviour suite under one executor of hypernodes-executors."""
+    _install(session, *MEMBERS)
+    session.run(
+        "pytest",
+        "-q",
+        "packages/hypernodes-executors/tests/test_behaviour.py",
+        "-p",
+        "no:cacheprovider",
+        env={"HYPERNODES_EXECUTOR": executor},
+        *session.posargs,
+    )
+
+
+@nox.session
+def benchmarks(session: nox.Session) -> None:
+    """Smoke-run the benchmark scripts (--quick), so they keep working; figures are not asserted."""
+    _install(session, *MEMBERS)
+    session.install("pipefunc", "sf-hamilton")
+    for script in sorted(__import__("pathlib").Path("benchmarks").glob("bench_*.py")):
+        session.run("python", str(script), "--quick")

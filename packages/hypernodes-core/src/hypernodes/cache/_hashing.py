@@ -1,0 +1,621 @@
+"""Content hashing of values for cache signatures (machinery, *not* a public API).
+
+:func:`hash_value` writes a value as a byte string and returns its BLAKE2b digest. Every value
+starts with a one-byte type tag and carries a self-delimiting payload (lengths or counts
+first), so that values of different types never share an encoding (``1``, ``"1"``, ``True``,
+``1.0``, ``[1]`` and ``(1,)`` all differ) and a container's encoding is unambiguous. Nothing
+depends on ``id()``, the builtin ``hash()`` (salted per process for ``str``) or a ``repr``
+that may carry an address, so equal values hash equal in every process and every run.
+
+Values of user classes also carry their class's code identity (see
+:func:`hypernodes.cache.signature.code_fingerprint`): editing a method of a class whose
+instances a node receives invalidates that node's entries. Class identities are computed once
+per class per process.
+
+A value that cannot be hashed by content raises :class:`UnhashableValueError`; the engine
+turns it into one warning naming the node and the input, and that call is not cached.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import decimal
+import enum
+import fractions
+import functools
+import importlib.machinery
+import importlib.util
+import inspect
+import pathlib
+import re
+import struct
+import sys
+import threading
+import types
+import uuid
+import weakref
+from collections import deque
+from collections.abc import Callable
+from hashlib import blake2b
+from typing import Any, Protocol
+
+__all__ = [
+    "SupportsCacheKey",
+    "UnhashableValueError",
+    "encode_value",
+    "hash_value",
+    "is_routine",
+    "library_marker",
+    "qualified_name",
+]
+
+_DIGEST_SIZE = 16  # 128 bits: collisions are out of reach for any cache size
+_LARGE = 1 << 16  # byte payloads this long are hashed on their own and framed by their digest
+_PACK_DOUBLE = struct.Struct("<d").pack
+_PACK_COMPLEX = struct.Struct("<dd").pack
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set on classes created by a `class` statement
+
+CodeIdentity = Callable[[object], str]
+"""Return the code identity (a digest) of a function, class, method or other callable."""
+
+
+class UnhashableValueError(TypeError):
+    """A value cannot be hashed by its content (a lock, a file, an object with private state).
+
+    Attributes:
+        path: Where in the value the offending part sits, e.g. ``"[2].client"``.
+    """
+
+    def __init__(self, message: str, *, path: str = "") -> None:
+        super().__init__(message)
+        self.reason = message
+        self.path = path
+
+    def __str__(self) -> str:
+        where = f" (at value{self.path})" if self.path else ""
+        return f"{self.reason}{where}"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild_unhashable, (self.reason, self.path))
+
+
+def _rebuild_unhashable(reason: str, path: str) -> UnhashableValueError:
+    return UnhashableValueError(reason, path=path)
+
+
+class SupportsCacheKey(Protocol):
+    """An object that says what identifies it for caching.
+
+    ``__cache_key__()`` returns any content-hashable value (a string, a tuple, ...). Define it
+    on objects whose public attributes do not describe them (a model handle, a client).
+    """
+
+    def __cache_key__(self) -> object:
+        """Return a content-hashable value that identifies this object."""
+        ...
+
+
+def hash_value(value: object) -> str:
+    """Return a hex digest of `value`'s content, stable across processes and runs.
+
+    Args:
+        value: Any value; see the module docstring for what is supported.
+
+    Returns:
+        A 32-character hex string.
+
+    Raises:
+        UnhashableValueError: The value, or a part of it, cannot be hashed by content.
+
+    >>> hash_value(1) == hash_value(1), hash_value(1) == hash_value("1")
+    (True, False)
+    """
+    cls = type(value)
+    scalar = _SCALARS.get(cls)
+    if scalar is not None:  # the hot path: one encode, one digest
+        return blake2b(scalar(value), digest_size=_DIGEST_SIZE).hexdigest()
+    if cls is tuple and len(value) <= 16:  # type: ignore[arg-type]  # a short flat tuple of scalars
+        parts = [b"t%d:" % len(value)]  # type: ignore[arg-type]
+        for item in value:  # type: ignore[attr-defined]
+            scalar = _SCALARS.get(type(item))
+            if scalar is None:
+                break
+            parts.append(scalar(item))
+        else:
+            return blake2b(b"".join(parts), digest_size=_DIGEST_SIZE).hexdigest()
+    out: list[bytes] = []
+    encode_value(value, out, _memoized_identity)
+    return blake2b(b"".join(out), digest_size=_DIGEST_SIZE).hexdigest()
+
+
+def encode_value(value: object, out: list[bytes], identity: CodeIdentity) -> None:
+    """Append the encoding of `value` to `out`, taking code identities from `identity`."""
+    try:
+        _Encoder(out, identity).encode(value)
+    except RecursionError as exc:
+        raise UnhashableValueError("the value is nested too deeply to hash") from exc
+
+
+def _frame(tag: bytes, data: bytes | bytearray | memoryview) -> bytes:
+    size = len(data)
+    if size < _LARGE:
+        return b"%b%d:%b" % (tag, size, data)
+    # A large buffer is framed by its own digest: no copy of it goes into the output.
+    return b"%b%d#%b" % (tag, size, blake2b(data, digest_size=_DIGEST_SIZE).digest())
+
+
+def _str_bytes(value: str) -> bytes:
+    return _frame(b"s", value.encode("utf-8", "surrogatepass"))
+
+
+# Exact types whose encoding is one bytes object; hash_value's fast paths use them directly.
+_SCALARS: dict[type, Callable[[Any], bytes]] = {
+    str: _str_bytes,
+    int: lambda v: b"i%x;" % v,  # hex is not subject to the int-to-str digit limit
+    float: lambda v: b"f" + _PACK_DOUBLE(v),
+    bool: lambda v: b"T" if v else b"F",
+    type(None): lambda v: b"N",
+    bytes: lambda v: _frame(b"y", v),
+    bytearray: lambda v: _frame(b"Y", v),
+    complex: lambda v: b"c" + _PACK_COMPLEX(v.real, v.imag),
+    type(Ellipsis): lambda v: b".",
+    type(NotImplemented): lambda v: b"!",
+}
+
+
+class _Encoder:
+    """One encoding pass: the output chunks and the containers on the current path."""
+
+    __slots__ = ("identity", "out", "stack")
+
+    def __init__(self, out: list[bytes], identity: CodeIdentity) -> None:
+        self.out = out
+        self.identity = identity
+        self.stack: dict[int, int] = {}  # id of a container being encoded -> its depth
+
+    def encode(self, value: object) -> None:
+        cls = type(value)
+        scalar = _SCALARS.get(cls)
+        if scalar is not None:
+            self.out.append(scalar(value))
+        elif cls is tuple:
+            self.tuple(value)  # type: ignore[arg-type]
+        elif cls is list:
+            self.list(value)  # type: ignore[arg-type]
+        elif cls is dict:
+            self.dict(value)  # type: ignore[arg-type]
+        elif cls is set or cls is frozenset:
+            self.unordered(b"e" if cls is set else b"E", value)  # type: ignore[arg-type]
+        else:
+            self._other(value)
+
+    def name(self, text: str) -> None:
+        self.out.append(_str_bytes(text))
+
+    # -- containers ------------------------------------------------------------------------
+    def _enter(self, value: object, tag: bytes) -> bool:
+        """Start a mutable container; on a cycle write a back-reference and return False."""
+        depth = self.stack.get(id(value))
+        if depth is not None:
+            self.out.append(b"R%d;" % depth)  # the depth on the path is stable; an id is not
+            return False
+        self.stack[id(value)] = len(self.stack)
+        self.out.append(tag)
+        return True
+
+    def _items(self, value: list[Any] | tuple[Any, ...]) -> None:
+        for index, item in enumerate(value):
+            try:
+                self.encode(item)
+            except UnhashableValueError as exc:
+                exc.path = f"[{index}]{exc.path}"
+                raise
+
+    def tuple(self, value: tuple[Any, ...]) -> None:
+        self.out.append(b"t%d:" % len(value))
+        self._items(value)
+
+    def list(self, value: list[Any]) -> None:
+        if self._enter(value, b"l%d:" % len(value)):
+            self._items(value)
+            del self.stack[id(value)]
+
+    def dict(self, value: dict[Any, Any]) -> None:
+        # Insertion order, not sorted: it works for mixed key types, is deterministic, and a
+        # node can observe it, so two dicts that iterate differently should not share a key.
+        if not self._enter(value, b"d%d:" % len(value)):
+            return
+        for key, item in value.items():
+            self.encode(key)
+            try:
+                self.encode(item)
+            except UnhashableValueError as exc:
+                exc.path = f"[{key!r}]{exc.path}"
+                raise
+        del self.stack[id(value)]
+
+    def unordered(self, tag: bytes, value: set[Any] | frozenset[Any]) -> None:
+        # A set of strings iterates in an order that changes with PYTHONHASHSEED: sort the
+        # encodings of the elements instead.
+        parts = []
+        for item in value:
+            sub = _Encoder([], self.identity)
+            sub.stack = self.stack
+            sub.encode(item)
+            parts.append(b"".join(sub.out))
+        parts.sort()
+        self.out.append(b"%b%d:" % (tag, len(parts)))
+        self.out.extend(parts)
+
+    # -- everything that is not an exact builtin type --------------------------------------
+    def _other(self, value: object) -> None:
+        cls = type(value)
+        if getattr(cls, "__cache_key__", None) is not None:
+            self.out.append(b"K")
+            self.out.append(self.class_header(cls))
+            self.encode(value.__cache_key__())  # type: ignore[attr-defined]
+            return
+        if _is_numpy(cls, value) and _encode_numpy(self, value):
+            return
+        if isinstance(value, type):
+            self.out.append(b"C")
+            self.name(qualified_name(value))
+            self.name(self.identity(value))
+            return
+        if isinstance(value, _CALLABLE_TYPES) or callable(getattr(value, "__wrapped__", None)):
+            self.out.append(b"F")
+            self.name(self.identity(value))
+            return
+        if isinstance(value, types.ModuleType):
+            self.out.append(b"M")
+            self.name(value.__name__)
+            self.name(_module_identity(value))
+            return
+        if isinstance(value, enum.Enum):
+            self.out.append(b"n")
+            self.out.append(self.class_header(cls))
+            self.encode(value._value_)
+            return
+        for base, encoder in _STDLIB:
+            if isinstance(value, base):
+                if cls is not base:
+                    self.out.append(b"x")
+                    self.out.append(self.class_header(cls))
+                encoder(self, value)
+                return
+        if dataclasses.is_dataclass(value):
+            fields = [f.name for f in dataclasses.fields(value) if f.compare]
+            self._object(b"D", value, fields)
+            return
+        pydantic_fields = getattr(cls, "__pydantic_fields__", None)
+        if pydantic_fields is not None and hasattr(cls, "model_dump"):
+            self._object(b"P", value, list(pydantic_fields))
+            extra = getattr(value, "__pydantic_extra__", None)
+            self.encode(dict(extra) if extra else None)
+            return
+        self._object(b"o", value, _public_state(value))
+
+    def class_header(self, cls: type) -> bytes:
+        """Return the encoded name and code identity of `cls` (memoized per class)."""
+        if self.identity is _memoized_identity:
+            header = _HEADERS.get(cls)
+            if header is not None:
+                return header
+        sub = _Encoder([], self.identity)
+        sub.name(qualified_name(cls))
+        sub.name(self.identity(cls))
+        header = b"".join(sub.out)
+        if self.identity is _memoized_identity:
+            _HEADERS[cls] = header
+        return header
+
+    def _object(self, tag: bytes, value: object, names: list[str]) -> None:
+        if not self._enter(value, tag):
+            return
+        self.out.append(self.class_header(type(value)))
+        self.out.append(b"%d:" % len(names))
+        for name in names:
+            self.name(name)
+            try:
+                self.encode(getattr(value, name))
+            except UnhashableValueError as exc:
+                exc.path = f".{name}{exc.path}"
+                raise
+        del self.stack[id(value)]
+
+
+def _encode_numpy(enc: _Encoder, value: object) -> bool:
+    """Encode a numpy array, scalar or dtype; return False for other numpy objects."""
+    import numpy as np  # noqa: PLC0415  (only when the value is a numpy object)
+
+    cls = type(value)
+    header = enc.class_header(cls) if cls not in (np.ndarray, np.dtype) and not cls.__module__ == "numpy" else b""
+    if isinstance(value, np.ndarray):
+        enc.out.append(b"A" + header)
+        enc.name(_dtype_text(value.dtype))
+        enc.encode(value.shape)
+        if value.dtype.hasobject:  # the buffer holds pointers: hash the elements instead
+            enc.list(value.ravel().tolist())
+        else:
+            flat = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+            enc.out.append(_frame(b"a", memoryview(flat)))
+        ma = sys.modules.get("numpy.ma")
+        if ma is not None and isinstance(value, ma.MaskedArray):
+            enc.encode(ma.getmaskarray(value))
+            enc.encode(value.fill_value)
+        return True
+    if isinstance(value, np.generic):
+        enc.out.append(b"g" + header)
+        enc.name(_dtype_text(value.dtype))
+        if value.dtype.hasobject:
+            enc.encode(value.item())
+        else:
+            enc.out.append(_frame(b"a", value.tobytes()))
+        return True
+    if isinstance(value, np.dtype):
+        enc.out.append(b"p")
+        enc.name(_dtype_text(value))
+        return True
+    return False
+
+
+def _dtype_text(dtype: Any) -> str:
+    return f"{dtype.str}{dtype.descr!r}" if dtype.fields else str(dtype.str)
+
+
+_CALLABLE_TYPES = (
+    types.FunctionType,
+    types.MethodType,
+    types.BuiltinFunctionType,
+    types.MethodWrapperType,
+    types.WrapperDescriptorType,
+    types.MethodDescriptorType,
+    functools.partial,
+)
+
+
+def _encode_datetime(enc: _Encoder, value: datetime.datetime | datetime.time) -> None:
+    enc.name(value.isoformat())
+    enc.encode(value.fold)
+    enc.name("" if value.tzinfo is None else str(value.tzinfo))
+
+
+def _encode_mapping_subclass(enc: _Encoder, value: dict[Any, Any]) -> None:
+    enc.encode(getattr(value, "default_factory", None))  # defaultdict: part of its behaviour
+    enc.dict(dict(value))
+    _encode_public_vars(enc, value)
+
+
+def _encode_public_vars(enc: _Encoder, value: object) -> None:
+    """Encode the public attributes of a builtin subclass instance (none for most)."""
+    state = getattr(value, "__dict__", None)
+    names = sorted(k for k in state if not k.startswith("_")) if state else []
+    enc.out.append(b"%d:" % len(names))
+    for name in names:
+        enc.name(name)
+        enc.encode(state[name])  # type: ignore[index]
+
+
+# Checked in order with isinstance, so subclasses come before their bases. An exact match is
+# encoded as is; a subclass also gets its class header (and its public attributes, for the
+# builtin containers).
+_STDLIB: tuple[tuple[type, Callable[[_Encoder, Any], None]], ...] = (
+    (pathlib.PurePath, lambda enc, v: enc.name(str(v))),
+    (datetime.datetime, _encode_datetime),
+    (datetime.date, lambda enc, v: enc.name(v.isoformat())),
+    (datetime.time, _encode_datetime),
+    (datetime.timedelta, lambda enc, v: enc.encode((v.days, v.seconds, v.microseconds))),
+    (datetime.timezone, lambda enc, v: enc.name(repr(v))),
+    (decimal.Decimal, lambda enc, v: enc.name(str(v))),
+    (fractions.Fraction, lambda enc, v: enc.encode((v.numerator, v.denominator))),
+    (uuid.UUID, lambda enc, v: enc.name(v.hex)),
+    (range, lambda enc, v: enc.encode((v.start, v.stop, v.step))),
+    (slice, lambda enc, v: enc.encode((v.start, v.stop, v.step))),
+    (re.Pattern, lambda enc, v: enc.encode((v.pattern, v.flags))),
+    (memoryview, lambda enc, v: enc.out.append(_frame(b"m", v.tobytes()))),
+    (deque, lambda enc, v: (enc.encode(v.maxlen), enc.list(list(v)), _encode_public_vars(enc, v))),
+    (types.SimpleNamespace, lambda enc, v: enc.dict(vars(v))),
+    (str, lambda enc, v: (enc.name(str(v)), _encode_public_vars(enc, v))),
+    (bytes, lambda enc, v: (enc.encode(bytes(v)), _encode_public_vars(enc, v))),
+    (bytearray, lambda enc, v: (enc.encode(bytearray(v)), _encode_public_vars(enc, v))),
+    (int, lambda enc, v: (enc.encode(int(v)), _encode_public_vars(enc, v))),
+    (float, lambda enc, v: (enc.encode(float(v)), _encode_public_vars(enc, v))),
+    (complex, lambda enc, v: (enc.encode(complex(v)), _encode_public_vars(enc, v))),
+    (tuple, lambda enc, v: (enc.tuple(tuple(v)), _encode_public_vars(enc, v))),
+    (list, lambda enc, v: (enc.list(list(v)), _encode_public_vars(enc, v))),
+    (dict, _encode_mapping_subclass),
+    (frozenset, lambda enc, v: (enc.unordered(b"E", v), _encode_public_vars(enc, v))),
+    (set, lambda enc, v: (enc.unordered(b"e", v), _encode_public_vars(enc, v))),
+)
+
+
+def _public_state(value: object) -> list[str]:
+    """Return the sorted public attribute names of a plain object, or raise if it has none."""
+    cls = type(value)
+    state = getattr(value, "__dict__", None)
+    slots = _slot_names(cls)
+    opaque = _opaque_base(cls)
+    if opaque is not None:
+        what = "it is" if opaque == qualified_name(cls) else f"it extends {opaque}, which is"
+        raise UnhashableValueError(
+            f"cannot hash {qualified_name(cls)} by content: {what} implemented in C with state "
+            "that Python cannot see (a lock, a file, a generator...); define __cache_key__() on it"
+        )
+    if not isinstance(state, dict) and not slots:
+        raise UnhashableValueError(f"cannot hash {qualified_name(cls)} by content; define __cache_key__()")
+    missing = object()
+    names = {name for name in (state or ()) if not name.startswith("_")}
+    has_private = any(name.startswith("_") for name in (state or ()))
+    for name in slots:
+        if getattr(value, name, missing) is not missing:
+            if name.startswith("_"):
+                has_private = True
+            else:
+                names.add(name)
+    if has_private and not names:
+        raise UnhashableValueError(
+            f"cannot hash {qualified_name(cls)} by content: it has only private (underscore) "
+            "attributes; define __cache_key__() on it"
+        )
+    if has_private and _library_base(cls) is not None:
+        # A library keeps the state that matters where it likes (torch keeps weights in
+        # _parameters): its public attributes alone could make two different objects equal.
+        raise UnhashableValueError(
+            f"cannot hash {qualified_name(cls)} by content: it derives from library class "
+            f"{_library_base(cls)}, which keeps state in private attributes; define __cache_key__()"
+        )
+    return sorted(names)  # attribute order depends on the order __init__ assigned them
+
+
+_SLOTS: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
+_OPAQUE: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
+_HEADERS: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
+_IDENTITIES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_MARKERS: dict[str, str | None] = {}
+_MARKERS_LOCK = threading.Lock()  # guards the one-time build of _DISTRIBUTIONS
+_DISTRIBUTIONS: dict[str, list[str]] | None = None
+
+
+def _slot_names(cls: type) -> tuple[str, ...]:
+    names = _SLOTS.get(cls)
+    if names is None:
+        found: list[str] = []
+        for klass in cls.__mro__:
+            slots = vars(klass).get("__slots__", ())
+            for name in (slots,) if isinstance(slots, str) else slots:
+                if name not in ("__dict__", "__weakref__") and name not in found:
+                    found.append(name)
+        names = _SLOTS[cls] = tuple(found)
+    return names
+
+
+def _opaque_base(cls: type) -> str | None:
+    """Return the name of a base class implemented in C (with hidden state), or None."""
+    if cls in _OPAQUE:
+        return _OPAQUE[cls]
+    found = None
+    for klass in cls.__mro__[:-1]:  # the last one is object
+        module = sys.modules.get(klass.__module__)
+        file = getattr(module, "__file__", None) or ""
+        if (
+            not klass.__flags__ & _HEAP_TYPE
+            or klass.__module__ in sys.builtin_module_names
+            or file.endswith(tuple(importlib.machinery.EXTENSION_SUFFIXES))
+        ):
+            found = qualified_name(klass)
+            break
+    _OPAQUE[cls] = found
+    return found
+
+
+def _library_base(cls: type) -> str | None:
+    """Return the first class in `cls`'s MRO that is library code, or None."""
+    for klass in cls.__mro__[:-1]:
+        if library_marker(klass.__module__) is not None:
+            return qualified_name(klass)
+    return None
+
+
+def _is_numpy(cls: type, value: object) -> bool:
+    if cls.__module__.partition(".")[0] == "numpy":
+        return True
+    numpy = sys.modules.get("numpy")  # already imported by someone: the check costs nothing
+    return numpy is not None and isinstance(value, numpy.ndarray | numpy.generic)
+
+
+def qualified_name(obj: object) -> str:
+    """Return ``module.qualname`` of a class, function or module (of the type for others)."""
+    if isinstance(obj, types.ModuleType):
+        return obj.__name__
+    qualname = getattr(obj, "__qualname__", None)
+    if not isinstance(qualname, str):
+        obj, qualname = type(obj), type(obj).__qualname__
+    return f"{getattr(obj, '__module__', None)}.{qualname}"
+
+
+def is_routine(obj: object) -> bool:
+    """Return whether `obj` is a function, method, builtin or ``functools.partial``."""
+    return isinstance(obj, _CALLABLE_TYPES)
+
+
+def _memoized_identity(obj: object) -> str:
+    """Return the code identity of a callable, memoized per class and function object."""
+    memoizable = isinstance(obj, type | types.FunctionType)
+    if memoizable:
+        cached = _IDENTITIES.get(obj)
+        if cached is not None:
+            return cached
+    # signature imports this module: import it here, when the first code identity is needed
+    from hypernodes.cache.signature import code_fingerprint  # noqa: PLC0415
+
+    identity = code_fingerprint(obj)  # type: ignore[arg-type]
+    if memoizable:
+        _IDENTITIES[obj] = identity
+    return identity
+
+
+def _module_identity(module: types.ModuleType) -> str:
+    marker = library_marker(module.__name__)
+    if marker is not None:
+        return marker
+    try:
+        return blake2b(inspect.getsource(module).encode(), digest_size=_DIGEST_SIZE).hexdigest()
+    except (OSError, TypeError) as exc:
+        raise UnhashableValueError(f"cannot hash module {module.__name__!r}: its source is unavailable") from exc
+
+
+def library_marker(module_name: str | None) -> str | None:
+    """Return ``"stdlib@3.11"`` or ``"dist==version"`` for library code, None for user code.
+
+    Code is a library's when its top-level package is in the standard library or is installed
+    under a ``site-packages`` / ``dist-packages`` directory; everything else (``__main__``,
+    your project, editable installs) is user code, whose source is walked instead.
+    """
+    if not module_name:
+        return None
+    top = module_name.partition(".")[0]
+    if top in _MARKERS:
+        return _MARKERS[top]
+    marker: str | None = None
+    if top in sys.stdlib_module_names or top in ("builtins", "__future__"):
+        marker = "stdlib@%d.%d" % sys.version_info[:2]
+    elif top == "hypernodes":  # ourselves, even from an editable install: a library to our users
+        marker = _distribution_marker(top)
+    else:
+        paths = _module_paths(top)
+        if any(part in ("site-packages", "dist-packages") for p in paths for part in pathlib.PurePath(p).parts):
+            marker = _distribution_marker(top)
+    _MARKERS[top] = marker
+    return marker
+
+
+def _module_paths(top: str) -> list[str]:
+    """Return where a top-level module lives, without importing it."""
+    module = sys.modules.get(top)
+    if module is not None:
+        return [getattr(module, "__file__", None) or "", *(getattr(module, "__path__", None) or ())]
+    try:
+        spec = importlib.util.find_spec(top)  # a top-level name: nothing gets imported
+    except (ImportError, ValueError):
+        return []
+    if spec is None:
+        return []
+    return [spec.origin or "", *(spec.submodule_search_locations or ())]
+
+
+def _distribution_marker(top: str) -> str:
+    global _DISTRIBUTIONS
+    import importlib.metadata  # noqa: PLC0415  (slow to import; needed only for library code)
+
+    with _MARKERS_LOCK:
+        if _DISTRIBUTIONS is None:
+            _DISTRIBUTIONS = importlib.metadata.packages_distributions()
+    names = sorted(set(_DISTRIBUTIONS.get(top, ())))
+    versions = []
+    for name in names:
+        try:
+            versions.append(f"{name}=={importlib.metadata.version(name)}")
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    return ",".join(versions) or f"{top}==unknown"

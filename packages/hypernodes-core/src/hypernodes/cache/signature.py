@@ -1,0 +1,334 @@
+"""Code fingerprints of node functions and the signatures of node calls.
+
+A node call's signature is :func:`node_signature` of the node's :func:`code_fingerprint` and
+its inputs, where a root input is given by :func:`~hypernodes.cache._hashing.hash_value` of its
+value and an upstream output by the producing call's signature (``"<signature>:<output>"``),
+so upstream outputs are never hashed again.
+
+The code fingerprint is computed once per node (never per call). It covers what a function
+would run: its source (as a syntax tree, so comments and formatting do not count), its
+bytecode and constants (so a source file edited after import cannot pass for the code that
+runs), defaults, closure values, and everything it references by name: module globals (by
+content), user functions and classes (walked the same way, cycles included), and modules.
+Library and standard-library code is not walked: it is represented by its distribution's
+version (``numpy==2.1.0``) or ``stdlib@3.11``.
+"""
+
+from __future__ import annotations
+
+import ast
+import dis
+import functools
+import importlib.util
+import inspect
+import textwrap
+import types
+from collections.abc import Callable, Iterable
+from hashlib import blake2b
+
+from hypernodes.cache._hashing import (
+    UnhashableValueError,
+    encode_value,
+    is_routine,
+    library_marker,
+    qualified_name,
+)
+from hypernodes.errors import InvalidArgumentError
+
+__all__ = ["code_fingerprint", "node_signature"]
+
+_FORMAT = b"hypernodes-code/1"  # bump when the fingerprint's recipe changes
+_DIGEST_SIZE = 16
+_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
+_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "IMPORT_FROM", "STORE_ATTR"})
+# Class-body entries that are bookkeeping, not behaviour (or already covered by the source).
+_SKIPPED_CLASS_ATTRIBUTES = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"})
+
+
+def code_fingerprint(func: Callable[..., object], *, version: str | None = None) -> str:
+    """Return a hex digest of the code `func` runs, stable across processes and runs.
+
+    Call it once per node, not per call: it reads source files.
+
+    Args:
+        func: A function, method, class, ``functools.partial`` or other callable.
+        version: An explicit version (``@node(version="2")``) mixed into the fingerprint, for
+            what hashing cannot see (a model file, a remote service). With a version, a
+            referenced global that cannot be hashed by content is represented by its type
+            instead of raising: the version vouches for it.
+
+    Returns:
+        A 32-character hex string.
+
+    Raises:
+        UnhashableValueError: Without `version`, a referenced global, closure value or
+            default of user code cannot be hashed by content.
+        InvalidArgumentError: `func` is not callable or `version` is not a string.
+    """
+    if not callable(func):
+        raise InvalidArgumentError(
+            f"code_fingerprint() needs a function or other callable; got {type(func).__name__}"
+        )
+    if version is not None and not isinstance(version, str):
+        raise InvalidArgumentError(
+            f"version must be a string such as version='2'; got {type(version).__name__}"
+        )
+    walker = _Walker(strict=version is None, root=qualified_name(func))
+    identity = walker.identity(func)
+    tail = b"v%d:%b" % (len(version), version.encode()) if version is not None else b"-"
+    return blake2b(b"%b|%b|%b" % (_FORMAT, identity.encode(), tail), digest_size=_DIGEST_SIZE).hexdigest()
+
+
+def node_signature(code_hash: str, inputs: Iterable[tuple[str, str]]) -> str:
+    """Return the signature of one node call.
+
+    Args:
+        code_hash: The node's :func:`code_fingerprint` (the engine may mix in more, such as
+            its output names, as long as it does so the same way every time).
+        inputs: ``(input name, value signature)`` pairs, in any order: ``hash_value(value)``
+            for a root input, ``f"{upstream_signature}:{output_name}"`` for an upstream output.
+
+    Returns:
+        A 32-character hex string.
+
+    >>> node_signature("c0de", [("b", "2"), ("a", "1")]) == node_signature("c0de", [("a", "1"), ("b", "2")])
+    True
+    """
+    parts = [b"node|%d:%b" % (len(code_hash), code_hash.encode())]
+    for name, value_signature in sorted(inputs):
+        name_bytes, sig_bytes = name.encode(), value_signature.encode()
+        parts.append(b"%d:%b%d:%b" % (len(name_bytes), name_bytes, len(sig_bytes), sig_bytes))
+    return blake2b(b"".join(parts), digest_size=_DIGEST_SIZE).hexdigest()
+
+
+def _digest(parts: list[bytes]) -> str:
+    framed = b"".join(b"%d:%b" % (len(part), part) for part in parts)
+    return blake2b(framed, digest_size=_DIGEST_SIZE).hexdigest()
+
+
+class _Walker:
+    """One fingerprint computation: what has been walked, and what is being walked."""
+
+    def __init__(self, *, strict: bool, root: str) -> None:
+        self.strict = strict
+        self.root = root
+        self._active: dict[int, str] = {}  # id -> name of the objects being walked (cycles)
+        self._done: dict[int, str] = {}  # id -> identity of the objects walked in this call
+        self._keep: list[object] = []  # keeps walked objects alive, so that ids stay unique
+
+    def identity(self, obj: object) -> str:
+        """Return the identity digest of a callable, class or module (memoized per walk)."""
+        key = id(obj)
+        done = self._done.get(key)
+        if done is not None:
+            return done
+        if key in self._active:  # a cycle (recursion, mutual references): name it, do not walk
+            return f"cycle:{self._active[key]}"
+        self._active[key] = qualified_name(obj)
+        try:
+            identity = _digest(self._describe(obj))
+        finally:
+            del self._active[key]
+        self._done[key] = identity
+        self._keep.append(obj)
+        return identity
+
+    def _describe(self, obj: object) -> list[bytes]:
+        name = qualified_name(obj).encode()
+        if isinstance(obj, types.ModuleType):
+            return [b"module", obj.__name__.encode(), (library_marker(obj.__name__) or "user").encode()]
+        marker = library_marker(getattr(obj, "__module__", None))
+        if isinstance(obj, types.FunctionType | type) and marker is not None:
+            return [b"library", name, marker.encode()]
+        if isinstance(obj, types.FunctionType):
+            return self._function(obj)
+        if isinstance(obj, type):
+            return self._class(obj)
+        if isinstance(obj, types.MethodType):
+            return [b"method", self.identity(obj.__func__).encode(), self._value(obj.__self__, "bound object")]
+        if isinstance(obj, functools.partial):
+            return [
+                b"partial",
+                self.identity(obj.func).encode(),
+                self._value(obj.args, "partial argument"),
+                self._value(obj.keywords, "partial argument"),
+            ]
+        wrapped = getattr(obj, "__wrapped__", None)
+        if wrapped is not None and callable(wrapped):  # lru_cache and other C wrappers
+            return [b"wrapper", qualified_name(type(obj)).encode(), self.identity(wrapped).encode()]
+        owner = getattr(obj, "__self__", None)
+        if is_routine(obj):  # builtins and their bound forms
+            if owner is None or isinstance(owner, types.ModuleType | type):
+                module = getattr(owner, "__name__", None) or getattr(obj, "__module__", None)
+                return [b"builtin", name, (library_marker(module) or str(module)).encode()]
+            return [b"builtin method", name, self._value(owner, "bound object")]
+        return [b"callable", self._reference(obj, "callable object", frozenset())]
+
+    def _function(self, func: types.FunctionType) -> list[bytes]:
+        code = func.__code__
+        parts = [b"function", qualified_name(func).encode(), _source_digest(func), _code_digest(code)]
+        for default in (*(func.__defaults__ or ()), *sorted((func.__kwdefaults__ or {}).items())):
+            parts.append(self._reference(default, f"a default of {func.__qualname__}()", frozenset()))
+        globals_, attributes, imports = _references(code)
+        for name, cell in zip(code.co_freevars, func.__closure__ or (), strict=True):
+            try:
+                content = cell.cell_contents
+            except ValueError:  # a cell not filled yet (a name bound after the def)
+                parts.append(b"%b=<empty>" % name.encode())
+                continue
+            parts.append(name.encode() + b"=" + self._reference(content, f"closure variable {name!r}", attributes))
+        namespace = func.__globals__
+        for name in sorted(globals_):
+            if name in namespace:
+                value = namespace[name]
+                parts.append(name.encode() + b"=" + self._reference(value, f"global {name!r}", attributes))
+        package = namespace.get("__package__")
+        for module_name, level in sorted(imports):
+            parts.append(b"import " + _imported_module(module_name, level, package).encode())
+        return parts
+
+    def _class(self, cls: type) -> list[bytes]:
+        parts = [b"class", qualified_name(cls).encode(), _source_digest(cls)]
+        parts.extend(self.identity(base).encode() for base in cls.__bases__)
+        for attribute, member in sorted(vars(cls).items()):
+            if attribute in _SKIPPED_CLASS_ATTRIBUTES:
+                continue
+            functions = _member_functions(member)
+            if functions:
+                parts.extend(attribute.encode() + b"=" + self.identity(f).encode() for f in functions)
+            elif isinstance(member, type):
+                parts.append(attribute.encode() + b"=" + self.identity(member).encode())
+            elif not attribute.startswith("_"):
+                # Class data is in the class source too; hash it if we can, never fail on it.
+                parts.append(attribute.encode() + b"=" + self._value(member, attribute, lenient=True))
+        return parts
+
+    def _reference(self, value: object, what: str, attributes: frozenset[str]) -> bytes:
+        """Describe a value that code refers to: a global, a closure variable or a default."""
+        if isinstance(value, types.ModuleType):
+            parts = [self.identity(value).encode()]
+            if library_marker(value.__name__) is None:  # user module: walk what the code uses of it
+                members = vars(value)
+                for attribute in sorted(attributes & members.keys()):
+                    member = members[attribute]
+                    if member is not value:
+                        parts.append(attribute.encode() + b"=" + self._reference(member, what, attributes))
+            return b"|".join(parts)
+        if isinstance(value, type) or is_routine(value) or callable(getattr(value, "__wrapped__", None)):
+            return self.identity(value).encode()
+        if library_marker(type(value).__module__) is not None:
+            # A library object (a ufunc, a logger, a client): its content if it has one we can
+            # see, else its type and library version.
+            return self._value(value, what, lenient=True)
+        return self._value(value, what)
+
+    def _value(self, value: object, what: str, *, lenient: bool = False) -> bytes:
+        out: list[bytes] = []
+        try:
+            encode_value(value, out, self.identity)
+        except UnhashableValueError as exc:
+            if self.strict and not lenient:
+                raise UnhashableValueError(
+                    f"{what} of {self.root} cannot be hashed by content: {exc}. Give the node an "
+                    "explicit version (@node(version=...)) to vouch for it, or define __cache_key__()"
+                ) from exc
+            kind = type(value)
+            marker = library_marker(kind.__module__) or "user"
+            label = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
+            return b"?%b|%b|%b" % (qualified_name(kind).encode(), marker.encode(), str(label).encode())
+        return b"".join(out)
+
+
+def _member_functions(member: object) -> list[object]:
+    """Return the functions behind a class member (a method, property, staticmethod...)."""
+    if isinstance(member, staticmethod | classmethod):
+        return [member.__func__]
+    if isinstance(member, property):
+        return [f for f in (member.fget, member.fset, member.fdel) if f is not None]
+    if isinstance(member, functools.cached_property):
+        return [member.func]
+    if isinstance(member, types.FunctionType) or is_routine(member):
+        return [member]
+    return []
+
+
+def _references(code: types.CodeType) -> tuple[set[str], frozenset[str], set[tuple[str, int]]]:
+    """Return the global names, attribute names and ``(module, level)`` imports in `code`."""
+    globals_: set[str] = set()
+    attributes: set[str] = set()
+    imports: set[tuple[str, int]] = set()
+    pending = [code]
+    while pending:
+        current = pending.pop()
+        constants: list[object] = []  # IMPORT_NAME follows LOAD_CONST level, LOAD_CONST fromlist
+        for instruction in dis.get_instructions(current):
+            op = instruction.opname
+            if op in _GLOBAL_OPS:
+                globals_.add(instruction.argval)
+            elif op in _ATTRIBUTE_OPS:
+                attributes.add(instruction.argval)
+            elif op == "IMPORT_NAME":
+                level = constants[-2] if len(constants) >= 2 and isinstance(constants[-2], int) else 0
+                imports.add((instruction.argval, level))
+            constants = [*constants[-1:], instruction.argval] if op == "LOAD_CONST" else constants
+        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
+    return globals_, frozenset(attributes), imports
+
+
+def _imported_module(name: str, level: int, package: object) -> str:
+    """Describe a module imported inside a function, whether or not it was imported yet.
+
+    The description must not depend on whether the function already ran, so a user module is
+    described by its whole source file, found without executing it.
+    """
+    try:
+        absolute = importlib.util.resolve_name("." * level + name, package) if level else name
+    except (ImportError, ValueError):
+        return f"unresolved {'.' * level}{name}"
+    marker = library_marker(absolute)
+    if marker is not None:
+        return f"{absolute} {marker}"
+    try:
+        spec = importlib.util.find_spec(absolute)
+    except (ImportError, ValueError):
+        spec = None
+    origin = getattr(spec, "origin", None)
+    try:
+        with open(origin, "rb") as file:  # type: ignore[arg-type]
+            source = file.read()
+    except (OSError, TypeError):
+        return f"{absolute} unreadable"
+    return f"{absolute} {blake2b(source, digest_size=_DIGEST_SIZE).hexdigest()}"
+
+
+def _source_digest(obj: types.FunctionType | type) -> bytes:
+    """Return a digest of `obj`'s source syntax tree, or of nothing when there is no source."""
+    try:
+        source = inspect.getsource(obj)
+    except Exception:  # inspect raises OSError, TypeError, IndexError... on odd sources
+        return b"no source"
+    try:
+        text = ast.dump(ast.parse(textwrap.dedent(source)), annotate_fields=False)
+    except SyntaxError:  # a lambda's source is its whole line, which may not parse alone
+        text = source
+    return blake2b(text.encode(), digest_size=_DIGEST_SIZE).hexdigest().encode()
+
+
+def _code_digest(code: types.CodeType) -> bytes:
+    """Return a digest of a code object's bytecode, names and constants (nested code too)."""
+    out: list[bytes] = [
+        code.co_code,
+        "|".join((*code.co_names, "#", *code.co_varnames, "#", *code.co_freevars, "#", *code.co_cellvars)).encode(),
+        b"%d,%d,%d,%d" % (code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags),
+    ]
+    for constant in code.co_consts:
+        if isinstance(constant, types.CodeType):
+            out.append(_code_digest(constant))
+        else:  # literals only: str, bytes, numbers, tuples, frozensets, None, Ellipsis
+            encode_value(constant, out, _no_code)
+    return blake2b(b"".join(b"%d:%b" % (len(p), p) for p in out), digest_size=_DIGEST_SIZE).digest()
+
+
+def _no_code(obj: object) -> str:
+    raise UnhashableValueError(f"unexpected code object in constants: {obj!r}")
+

@@ -1,0 +1,120 @@
+"""Module-level nodes used by the behaviour suite (importable by worker processes)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from pathlib import Path
+
+from hypernodes.graph.node import node
+
+__all__ = [
+    "add",
+    "async_add_one",
+    "async_slow",
+    "clean",
+    "count",
+    "double",
+    "explode",
+    "flaky",
+    "increment",
+    "record_call",
+    "slow",
+    "square",
+    "total",
+]
+
+
+def record_call(log: str | os.PathLike[str], tag: str) -> None:
+    """Append `tag` to the file `log` (how tests count calls across processes)."""
+    with open(log, "a", encoding="utf-8") as handle:
+        handle.write(tag + "\n")
+
+
+def read_calls(log: str | os.PathLike[str]) -> list[str]:
+    """Return the tags recorded in `log`, in order."""
+    path = Path(log)
+    return path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+
+
+@node(output_name="clean")
+def clean(text: str) -> str:
+    """Lower-case and strip a text."""
+    return text.strip().lower()
+
+
+@node(output_name=("n_words", "n_chars"))
+def count(clean: str, lower: bool = True) -> tuple[int, int]:
+    """Count words and characters."""
+    text = clean.lower() if lower else clean
+    return len(text.split()), len(text)
+
+
+@node(output_name="doubled")
+def double(x: int) -> int:
+    """Double a number."""
+    return 2 * x
+
+
+@node(output_name="squared")
+def square(x: int) -> int:
+    """Square a number."""
+    return x * x
+
+
+@node(output_name="sum")
+def add(doubled: int, squared: int) -> int:
+    """Add the two branches of a diamond."""
+    return doubled + squared
+
+
+@node(output_name="total")
+def total(values: list[int]) -> int:
+    """Sum a list."""
+    return sum(values)
+
+
+@node(output_name="y")
+def increment(x: int, step: int = 1) -> int:
+    """Add `step` to `x`."""
+    return x + step
+
+
+@node(output_name="boom")
+def explode(x: int) -> int:
+    """Raise ValueError for x == 2 (and only then)."""
+    if x == 2:
+        raise ValueError(f"cannot handle x={x}")
+    return x
+
+
+@node(output_name="y")
+async def async_add_one(x: int) -> int:
+    """Add one, asynchronously."""
+    await asyncio.sleep(0)
+    return x + 1
+
+
+@node(output_name="y")
+def slow(x: int, seconds: float = 5.0) -> int:
+    """Sleep, then return `x`."""
+    time.sleep(seconds)
+    return x
+
+
+@node(output_name="y")
+async def async_slow(x: int, seconds: float = 5.0) -> int:
+    """Sleep asynchronously, then return `x`."""
+    await asyncio.sleep(seconds)
+    return x
+
+
+@node(output_name="y")
+def flaky(x: int, log: str, failures: int) -> int:
+    """Fail the first `failures` calls for this `x` (counted in the file `log`), then succeed."""
+    calls = sum(1 for tag in read_calls(log) if tag == f"flaky-{x}")
+    record_call(log, f"flaky-{x}")
+    if calls < failures:
+        raise ConnectionError(f"transient failure {calls + 1} for x={x}")
+    return x
