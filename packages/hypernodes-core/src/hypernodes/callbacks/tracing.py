@@ -274,16 +274,7 @@ class TracingCallback(PipelineCallback):
 
     @override
     def on_map_end(self, ctx: CallbackContext, duration: float) -> None:
-        ended: _Ended = []
-        with self._lock:
-            scope = self._top(_map_slot(ctx))
-            if scope is None:
-                return
-            scope.span.set_attributes({"hypernodes.duration": duration, "hypernodes.failed_items": scope.failed_items})
-            if scope.failed_items:
-                scope.span.set_status(self._error_status(f"{scope.failed_items} map item(s) failed"))
-            self._close(scope, _end_ns(scope, duration), ended)
-        _end_all(ended)
+        self._finish(_map_slot(ctx), {"hypernodes.duration": duration}, duration)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -408,6 +399,10 @@ class TracingCallback(PipelineCallback):
         for child in list(scope.children):  # only left open when a run failed or an end hook was lost
             child.span.set_attribute("hypernodes.incomplete", True)
             self._close(child, max(end_ns, child.start_ns), ended)
+        if scope.slot[0] == "map":
+            scope.span.set_attribute("hypernodes.failed_items", scope.failed_items)
+            if scope.failed_items:
+                scope.span.set_status(self._error_status(f"{scope.failed_items} map item(s) failed"))
         ended.append((scope.span, end_ns))
 
     def _unlist_nested(self, scope: _Scope) -> None:

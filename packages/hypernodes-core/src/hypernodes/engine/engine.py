@@ -228,6 +228,29 @@ class PipelineExecutionEngine:
         dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)
         return outputs
 
+    async def run_item_async(
+        self,
+        pipeline: Pipeline,
+        index: int,
+        item: Inputs,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: Callable[[Pipeline, Inputs, RunContext, OutputNames | None], Awaitable[Outputs]],
+    ) -> Outputs:
+        """Async twin of :meth:`run_item`: awaits `run` (an async executor's pipeline runner)."""
+        item_ctx = ctx.for_item(index)
+        merged = {**inputs, **item}
+        dispatcher = item_ctx.dispatcher
+        if dispatcher is None:
+            return await run(pipeline, merged, item_ctx, output_name)
+        callback_context = item_ctx.callback_context
+        dispatcher.emit("on_map_item_start", callback_context, index)
+        started = perf_counter()
+        outputs = await run(pipeline, merged, item_ctx, output_name)
+        dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)
+        return outputs
+
     def execute_step(self, step: Step, frame: RunFrame) -> None:
         """Execute one step of `frame`: cache lookup, hooks, the call (retries, timeout), store."""
         if step.is_nested:

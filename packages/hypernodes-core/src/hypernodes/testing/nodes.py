@@ -17,12 +17,17 @@ __all__ = [
     "count",
     "double",
     "explode",
+    "fail_while_marked",
     "flaky",
     "increment",
+    "logged_none",
+    "logged_shift",
+    "logged_square",
     "record_call",
     "slow",
     "square",
     "total",
+    "uncached_stamp",
 ]
 
 
@@ -118,3 +123,39 @@ def flaky(x: int, log: str, failures: int) -> int:
     if calls < failures:
         raise ConnectionError(f"transient failure {calls + 1} for x={x}")
     return x
+
+
+@node(output_name="squared")
+def logged_square(x: int, log: str) -> int:
+    """Square `x`, recording the call."""
+    record_call(log, f"square-{x}")
+    return x * x
+
+
+@node(output_name="shifted")
+def logged_shift(squared: int, log: str) -> int:
+    """Add one to `squared`, recording the call."""
+    record_call(log, f"shift-{squared}")
+    return squared + 1
+
+
+@node(output_name="stamp", cache=False)
+def uncached_stamp(x: int, log: str) -> int:
+    """A node that opts out of caching, recording each call."""
+    record_call(log, f"stamp-{x}")
+    return x
+
+
+@node(output_name="checked")
+def fail_while_marked(x: int, log: str, marker: str) -> int:
+    """Fail for x == 3 while the file `marker` exists; record each successful call."""
+    if x == 3 and os.path.exists(marker):
+        raise RuntimeError("simulated crash at item 3")
+    record_call(log, f"checked-{x}")
+    return x
+
+
+@node(output_name="nothing")
+def logged_none(x: int, log: str) -> None:
+    """Return None, recording the call."""
+    record_call(log, f"none-{x}")
