@@ -1,23 +1,23 @@
 """Measure the engine's overhead per node and per item, next to plain Python, pipefunc and Hamilton.
 
 Three scenarios, each run sequentially in one process, without cache, callbacks or profiling
-on any tool. Every node does trivial integer work, so the time measured is the tool's own:
+on any tool. Every node does trivial integer work, so what is measured is each tool's own cost:
 
 - ``chain``: ``run`` of a 10-node linear chain ``x -> c0 -> c1 -> ... -> c9``, per node.
 - ``wide``: ``run`` of a 50-node-wide DAG: ``w0 ... w49`` each read the input ``x`` and one
   node, ``total``, gathers all 50 (51 nodes; per node = per run / 51).
 - ``map``: ``map`` of the 3-node chain ``x -> a -> b -> c`` over 10,000 items, per item.
 
-Every tool returns the same values (checked before timing): the final node's output for a
-run, and all three outputs as per-item sequences for a map.
+Every tool must return the same values as plain Python (checked before timing): the final
+node's output for a run, and all three outputs as per-item sequences for a map.
 
 Run it from the repository root::
 
-    uv run --group bench python benchmarks/bench_core.py          # full run, writes docs/benchmarks/core.md
-    uv run --group bench python benchmarks/bench_core.py --quick  # smoke run in a few seconds, no report
+    uv run --group bench python benchmarks/bench_core.py                # writes docs/benchmarks/core.md
+    uv run --group bench python benchmarks/bench_core.py --quick        # smoke run in seconds, no report
     uv run --group bench python benchmarks/bench_core.py --profile map  # where HyperNodes' time goes
 
-Without the ``bench`` group the peers are skipped and only HyperNodes and plain Python run.
+Without the ``bench`` dependency group the peers are skipped; HyperNodes and plain Python still run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,6 @@ import cProfile
 import datetime
 import importlib.metadata
 import importlib.util
-import io
 import os
 import platform
 import pstats
@@ -56,10 +55,7 @@ TARGET_RUN_SPEEDUP_VS_PIPEFUNC = 3.0
 TARGET_MAP_US_PER_ITEM = 10.0
 
 PLAIN, HYPERNODES, PIPEFUNC, HAMILTON = "plain Python", "hypernodes", "pipefunc", "hamilton"
-PEER_DISTRIBUTIONS = {PIPEFUNC: ("pipefunc", "pipefunc"), HAMILTON: ("hamilton", "apache-hamilton")}
-
-
-# -- what is measured --------------------------------------------------------------------------
+PEERS = {PIPEFUNC: ("pipefunc", "pipefunc"), HAMILTON: ("hamilton", "apache-hamilton")}  # tool: (module, dist)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -69,19 +65,19 @@ class Contender:
     Attributes:
         tool: The tool's name.
         call: Does the work once; this is what is timed.
-        result: Turns what `call` returned into plain values, to check every tool agrees.
-        note: How the tool is called, for the report.
+        result: Turns what `call` returned into plain values, to check that every tool agrees.
+        how: How the tool is called, for the report.
     """
 
     tool: str
     call: Callable[[], Any]
     result: Callable[[Any], Any]
-    note: str
+    how: str
 
 
 @dataclass(frozen=True, kw_only=True)
 class Scenario:
-    """Contenders doing the same work; `units` nodes (or items) per call."""
+    """Contenders doing the same work, `units` nodes (or map items) per call; plain Python first."""
 
     key: str
     title: str
@@ -97,143 +93,38 @@ class Timing:
     tool: str
     median: float
     best: float
-    repeats: int
-    number: int
 
 
-def measure(call: Callable[[], Any], *, repeat: int, min_time: float) -> tuple[float, float, int, int]:
-    """Time `call` timeit-style after a warm-up; return (median, best) seconds per call, repeats, number.
+def measure(call: Callable[[], Any], *, repeat: int, min_time: float) -> tuple[float, float]:
+    """Time `call` timeit-style after a warm-up; return the median and best seconds per call.
 
-    Each repeat runs `call` `number` times, with `number` chosen so that a repeat lasts about
-    `min_time`. As in ``timeit``, the garbage collector is off while timing.
+    Each repeat runs `call` enough times to last about `min_time`. As in ``timeit``, the
+    garbage collector is off while timing.
     """
-    call()  # warm-up: plans, lazy imports, first-call caches of every tool
+    call()  # warm-up: plans, lazy imports and first-call caches of every tool
     timer = timeit.Timer(call)
-    single = timer.timeit(1)
-    number = max(1, round(min_time / max(single, 1e-9)))
-    if single > 1.0:
-        repeat = min(repeat, 3)  # a call this slow is stable; spare the wall clock
+    number = max(1, round(min_time / max(timer.timeit(1), 1e-9)))
     runs = [seconds / number for seconds in timer.repeat(repeat, number)]
-    return statistics.median(runs), min(runs), repeat, number
+    return statistics.median(runs), min(runs)
 
 
-# -- building the scenarios ----------------------------------------------------------------------
+# -- the node functions, and plain Python doing the same work ---------------------------------------
 
 
 def make_module(name: str, source: str) -> types.ModuleType:
-    """Define the node functions in `source` as module `name` (Hamilton builds its DAG from a module)."""
+    """Define the node functions in `source` as module `name`: Hamilton builds its DAG from a module."""
     module = types.ModuleType(name)
     exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    sys.modules[name] = module  # Hamilton keeps functions whose inspect.getmodule() is this module
+    sys.modules[name] = module  # Hamilton keeps the functions whose inspect.getmodule() is this module
     return module
 
 
-def define_plain(module: types.ModuleType, source: str, name: str) -> Callable[..., Any]:
-    """Define the hand-written version of the scenario next to the node functions it calls."""
+def define_plain(module: types.ModuleType, source: str) -> Callable[..., Any]:
+    """Define `plain`, the hand-written version of a scenario, next to the node functions it calls."""
     namespace = dict(module.__dict__)
-    exec(compile(source, f"<{module.__name__}.{name}>", "exec"), namespace)
-    function: Callable[..., Any] = namespace[name]
-    return function
-
-
-def node_functions(module: types.ModuleType, names: Sequence[str]) -> list[Callable[..., Any]]:
-    return [getattr(module, name) for name in names]
-
-
-def hypernodes_run(functions: Sequence[Callable[..., Any]], final: str) -> Contender:
-    from hypernodes import InlineExecutor, Pipeline, RuntimeConfig, node
-
-    pipeline = Pipeline(nodes=[node(f) for f in functions], name="bench")
-    config = RuntimeConfig(executor=InlineExecutor())
-    inputs = {"x": 1}
-    return Contender(
-        tool=HYPERNODES,
-        call=lambda: pipeline.run(inputs=inputs, output_name=final, config=config),
-        result=lambda out: out[final],
-        note=f'`pipeline.run(inputs={{"x": 1}}, output_name="{final}", config=RuntimeConfig(executor=InlineExecutor()))`',
-    )
-
-
-def pipefunc_run(functions: Sequence[Callable[..., Any]], final: str) -> Contender:
-    from pipefunc import PipeFunc, Pipeline
-
-    # PipeFunc defaults: cache=False, profile=False, debug=False; the pipeline has no cache.
-    pipeline = Pipeline([PipeFunc(f, output_name=f.__name__) for f in functions])
-    kwargs = {"x": 1}
-    return Contender(
-        tool=PIPEFUNC,
-        call=lambda: pipeline.run(final, kwargs=kwargs),
-        result=lambda out: out,
-        note=f'`pipeline.run("{final}", kwargs={{"x": 1}})` (what `pipeline("{final}", x=1)` calls)',
-    )
-
-
-def hamilton_run(module: types.ModuleType, final: str) -> Contender:
-    from hamilton import driver
-
-    dr = driver.Builder().with_modules(module).build()  # default adapter: returns a dict
-    final_vars = [final]
-    inputs = {"x": 1}
-    return Contender(
-        tool=HAMILTON,
-        call=lambda: dr.execute(final_vars=final_vars, inputs=inputs),
-        result=lambda out: out[final],
-        note=f'`driver.Builder().with_modules(module).build().execute(final_vars=["{final}"], inputs={{"x": 1}})`',
-    )
-
-
-def run_contenders(
-    module: types.ModuleType, names: Sequence[str], final: str, plain: Callable[[int], Any], tools: Sequence[str]
-) -> tuple[Contender, ...]:
-    functions = node_functions(module, names)
-    contenders = [
-        Contender(tool=PLAIN, call=lambda: plain(1), result=lambda out: out, note="direct calls, no framework"),
-        hypernodes_run(functions, final),
-    ]
-    if PIPEFUNC in tools:
-        contenders.append(pipefunc_run(functions, final))
-    if HAMILTON in tools:
-        contenders.append(hamilton_run(module, final))
-    return tuple(contenders)
-
-
-def chain_scenario(tools: Sequence[str]) -> Scenario:
-    names = [f"c{i}" for i in range(CHAIN_LENGTH)]
-    parents = ["x", *names[:-1]]
-    module = make_module(
-        "bench_chain",
-        "\n".join(f"def {n}({p}: int) -> int:\n    return {p} + 1\n" for n, p in zip(names, parents)),
-    )
-    body = "".join(f"    {n} = {n}_({p})\n" for n, p in zip(names, parents))
-    plain = define_plain(
-        module,
-        "\n".join(f"{n}_ = {n}" for n in names) + f"\ndef plain(x):\n{body}    return {names[-1]}\n",
-        "plain",
-    )
-    return Scenario(
-        key="chain",
-        title=f"`run` of a {CHAIN_LENGTH}-node linear chain",
-        unit="node",
-        units=CHAIN_LENGTH,
-        contenders=run_contenders(module, names, names[-1], plain, tools),
-    )
-
-
-def wide_scenario(tools: Sequence[str]) -> Scenario:
-    names = [f"w{i}" for i in range(WIDTH)]
-    module = make_module(
-        "bench_wide",
-        "\n".join(f"def {n}(x: int) -> int:\n    return x + {i}\n" for i, n in enumerate(names))
-        + f"\ndef total({', '.join(f'{n}: int' for n in names)}) -> int:\n    return {' + '.join(names)}\n",
-    )
-    plain = define_plain(module, f"def plain(x):\n    return total({', '.join(f'{n}(x)' for n in names)})\n", "plain")
-    return Scenario(
-        key="wide",
-        title=f"`run` of a {WIDTH}-node-wide DAG ({WIDTH} nodes reading `x`, 1 node gathering them)",
-        unit="node",
-        units=WIDTH + 1,
-        contenders=run_contenders(module, [*names, "total"], "total", plain, tools),
-    )
+    exec(compile(source, f"<{module.__name__}.plain>", "exec"), namespace)
+    plain: Callable[..., Any] = namespace["plain"]
+    return plain
 
 
 MAP_SOURCE = """
@@ -261,25 +152,20 @@ def plain(xs):
 """
 
 
-def map_scenario(tools: Sequence[str], items: int) -> Scenario:
-    module = make_module("bench_map", MAP_SOURCE)
-    functions = node_functions(module, ["a", "b", "c"])
-    plain = define_plain(module, PLAIN_MAP_SOURCE, "plain")
-    xs = list(range(items))
-    contenders = [
-        Contender(tool=PLAIN, call=lambda: plain(xs), result=lambda out: out, note="a `for` loop of direct calls"),
-        hypernodes_map(functions, xs),
-    ]
-    if PIPEFUNC in tools:
-        contenders.append(pipefunc_map(functions, xs))
-    if HAMILTON in tools:
-        contenders.append(hamilton_map(module, xs))
-    return Scenario(
-        key="map",
-        title=f"`map` of a 3-node chain over {items:,} items",
-        unit="item",
-        units=items,
-        contenders=tuple(contenders),
+# -- each tool's contender ----------------------------------------------------------------------------
+
+
+def hypernodes_run(functions: Sequence[Callable[..., Any]], final: str) -> Contender:
+    from hypernodes import InlineExecutor, Pipeline, RuntimeConfig, node
+
+    pipeline = Pipeline(nodes=[node(f) for f in functions], name="bench")
+    config = RuntimeConfig(executor=InlineExecutor())
+    inputs = {"x": 1}
+    return Contender(
+        tool=HYPERNODES,
+        call=lambda: pipeline.run(inputs=inputs, output_name=final, config=config),
+        result=lambda out: out[final],
+        how=f'`pipeline.run(inputs={{"x": 1}}, output_name="{final}", config=config)`',
     )
 
 
@@ -293,23 +179,52 @@ def hypernodes_map(functions: Sequence[Callable[..., Any]], xs: list[int]) -> Co
         tool=HYPERNODES,
         call=lambda: pipeline.map(inputs=inputs, map_over="x", config=config),
         result=lambda out: out,
-        note='`pipeline.map(inputs={"x": xs}, map_over="x", config=RuntimeConfig(executor=InlineExecutor()))`',
+        how='`pipeline.map(inputs={"x": xs}, map_over="x", config=config)`',
+    )
+
+
+def pipefunc_run(functions: Sequence[Callable[..., Any]], final: str) -> Contender:
+    from pipefunc import PipeFunc, Pipeline
+
+    # PipeFunc's defaults are cache=False, profile=False, debug=False, so the pipeline has no cache.
+    pipeline = Pipeline([PipeFunc(f, output_name=f.__name__) for f in functions])
+    kwargs = {"x": 1}
+    return Contender(
+        tool=PIPEFUNC,
+        call=lambda: pipeline.run(final, kwargs=kwargs),
+        result=lambda out: out,
+        how=f'`pipeline.run("{final}", kwargs={{"x": 1}})`, which `pipeline("{final}", x=1)` calls',
     )
 
 
 def pipefunc_map(functions: Sequence[Callable[..., Any]], xs: list[int]) -> Contender:
     from pipefunc import PipeFunc, Pipeline
 
-    parents = {"a": "x", "b": "a", "c": "b"}
+    parent = {"a": "x", "b": "a", "c": "b"}
     pipeline = Pipeline(
-        [PipeFunc(f, output_name=f.__name__, mapspec=f"{parents[f.__name__]}[i] -> {f.__name__}[i]") for f in functions]
+        [PipeFunc(f, output_name=f.__name__, mapspec=f"{parent[f.__name__]}[i] -> {f.__name__}[i]") for f in functions]
     )
     inputs = {"x": xs}
     return Contender(
         tool=PIPEFUNC,
         call=lambda: pipeline.map(inputs, parallel=False, storage="dict", show_progress=False),
         result=lambda out: {name: list(out[name].output) for name in ("a", "b", "c")},
-        note='`pipeline.map({"x": xs}, parallel=False, storage="dict", show_progress=False)`, mapspecs `x[i] -> a[i]` ...',
+        how='`pipeline.map({"x": xs}, parallel=False, storage="dict", show_progress=False)`, '
+        "mapspecs `x[i] -> a[i]`, `a[i] -> b[i]`, `b[i] -> c[i]`",
+    )
+
+
+def hamilton_run(module: types.ModuleType, final: str) -> Contender:
+    from hamilton import driver  # type: ignore[import-untyped]
+
+    dr = driver.Builder().with_modules(module).build()  # the default adapter returns a dict
+    final_vars, inputs = [final], {"x": 1}
+    return Contender(
+        tool=HAMILTON,
+        call=lambda: dr.execute(final_vars=final_vars, inputs=inputs),
+        result=lambda out: out[final],
+        how=f'`dr.execute(final_vars=["{final}"], inputs={{"x": 1}})`, '
+        "`dr = driver.Builder().with_modules(module).build()`",
     )
 
 
@@ -320,7 +235,7 @@ def hamilton_map(module: types.ModuleType, xs: list[int]) -> Contender:
     final_vars = ["a", "b", "c"]
 
     def loop() -> dict[str, list[Any]]:
-        # Hamilton has no map: one execute per item, collected into lists like the others return.
+        # Hamilton has no map: one execute per item, collected into the lists the others return.
         results = [dr.execute(final_vars=final_vars, inputs={"x": x}) for x in xs]
         return {name: [result[name] for result in results] for name in final_vars}
 
@@ -328,74 +243,143 @@ def hamilton_map(module: types.ModuleType, xs: list[int]) -> Contender:
         tool=HAMILTON,
         call=loop,
         result=lambda out: out,
-        note='no `map`: a loop of `dr.execute(final_vars=["a", "b", "c"], inputs={"x": x})`, one per item',
+        how='no `map`: a loop of `dr.execute(final_vars=["a", "b", "c"], inputs={"x": x})`, one per item',
     )
 
 
-# -- running and reporting --------------------------------------------------------------------------
+# -- the scenarios ----------------------------------------------------------------------------------
 
 
-def check(scenario: Scenario) -> None:
-    """Fail unless every contender returns what plain Python returns."""
+def run_contenders(
+    module: types.ModuleType, names: Sequence[str], plain: Callable[[int], Any], peers: Sequence[str]
+) -> tuple[Contender, ...]:
+    functions, final = [getattr(module, name) for name in names], names[-1]
+    contenders = [
+        Contender(tool=PLAIN, call=lambda: plain(1), result=lambda out: out, how="direct calls"),
+        hypernodes_run(functions, final),
+    ]
+    if PIPEFUNC in peers:
+        contenders.append(pipefunc_run(functions, final))
+    if HAMILTON in peers:
+        contenders.append(hamilton_run(module, final))
+    return tuple(contenders)
+
+
+def chain_scenario(peers: Sequence[str]) -> Scenario:
+    names = [f"c{i}" for i in range(CHAIN_LENGTH)]
+    wiring = list(zip(names, ["x", *names[:-1]]))
+    module = make_module(
+        "bench_chain", "\n".join(f"def {n}({p}: int) -> int:\n    return {p} + 1\n" for n, p in wiring)
+    )
+    body = "".join(f"    {n} = {n}_({p})\n" for n, p in wiring)  # locals shadow the functions, hence the _ aliases
+    aliases = "".join(f"{n}_ = {n}\n" for n in names)
+    plain = define_plain(module, f"{aliases}def plain(x):\n{body}    return {names[-1]}\n")
+    return Scenario(
+        key="chain",
+        title=f"`run` of a {CHAIN_LENGTH}-node linear chain",
+        unit="node",
+        units=CHAIN_LENGTH,
+        contenders=run_contenders(module, names, plain, peers),
+    )
+
+
+def wide_scenario(peers: Sequence[str]) -> Scenario:
+    names = [f"w{i}" for i in range(WIDTH)]
+    module = make_module(
+        "bench_wide",
+        "\n".join(f"def {n}(x: int) -> int:\n    return x + {i}\n" for i, n in enumerate(names))
+        + f"\ndef total({', '.join(f'{n}: int' for n in names)}) -> int:\n    return {' + '.join(names)}\n",
+    )
+    plain = define_plain(module, f"def plain(x):\n    return total({', '.join(f'{n}(x)' for n in names)})\n")
+    return Scenario(
+        key="wide",
+        title=f"`run` of a {WIDTH}-node-wide DAG ({WIDTH} nodes read `x`, 1 node gathers them)",
+        unit="node",
+        units=WIDTH + 1,
+        contenders=run_contenders(module, [*names, "total"], plain, peers),
+    )
+
+
+def map_scenario(peers: Sequence[str], items: int) -> Scenario:
+    module = make_module("bench_map", MAP_SOURCE)
+    functions = [module.a, module.b, module.c]
+    plain = define_plain(module, PLAIN_MAP_SOURCE)
+    xs = list(range(items))
+    contenders = [
+        Contender(tool=PLAIN, call=lambda: plain(xs), result=lambda out: out, how="a `for` loop of direct calls"),
+        hypernodes_map(functions, xs),
+    ]
+    if PIPEFUNC in peers:
+        contenders.append(pipefunc_map(functions, xs))
+    if HAMILTON in peers:
+        contenders.append(hamilton_map(module, xs))
+    return Scenario(
+        key="map",
+        title=f"`map` of a 3-node chain over {items:,} items",
+        unit="item",
+        units=items,
+        contenders=tuple(contenders),
+    )
+
+
+def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[Timing]:
+    """Check that every contender agrees with plain Python, then time each."""
     expected = scenario.contenders[0].result(scenario.contenders[0].call())
     for contender in scenario.contenders[1:]:
         got = contender.result(contender.call())
         if got != expected:
-            raise AssertionError(f"{scenario.key}: {contender.tool} returned {got!r:.200}, expected {expected!r:.200}")
-
-
-def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[Timing]:
-    check(scenario)
+            raise AssertionError(f"{scenario.key}: {contender.tool} returned {got!r:.200}, not {expected!r:.200}")
     timings = []
     for contender in scenario.contenders:
-        median, best, repeats, number = measure(contender.call, repeat=repeat, min_time=min_time)
-        timings.append(Timing(tool=contender.tool, median=median, best=best, repeats=repeats, number=number))
+        median, best = measure(contender.call, repeat=repeat, min_time=min_time)
+        timings.append(Timing(tool=contender.tool, median=median, best=best))
     return timings
 
 
-def us_per_unit(seconds: float, scenario: Scenario) -> float:
+# -- tables, targets and the report ---------------------------------------------------------------
+
+Results = dict[str, tuple[Scenario, list[Timing]]]
+
+
+def per_unit_us(seconds: float, scenario: Scenario) -> float:
     return seconds / scenario.units * 1e6
 
 
-def table_rows(scenario: Scenario, timings: Sequence[Timing]) -> list[tuple[str, ...]]:
-    by_tool = {t.tool: t for t in timings}
-    plain, ours = by_tool[PLAIN].median, by_tool[HYPERNODES].median
-    rows = []
+def table(scenario: Scenario, timings: Sequence[Timing]) -> list[tuple[str, ...]]:
+    """Return the header and one row per tool; ratios are of median times."""
+    by_tool = {t.tool: t.median for t in timings}
+    unit = scenario.unit
+    rows: list[tuple[str, ...]] = [
+        ("tool", f"µs/{unit} (median)", f"µs/{unit} (best)", f"overhead µs/{unit}", "vs plain", "vs hypernodes")
+    ]
     for t in timings:
+        overhead = "-" if t.tool == PLAIN else f"{per_unit_us(t.median - by_tool[PLAIN], scenario):.3f}"
         rows.append(
             (
                 t.tool,
-                f"{us_per_unit(t.median, scenario):.3f}",
-                f"{us_per_unit(t.best, scenario):.3f}",
-                "-" if t.tool == PLAIN else f"{us_per_unit(t.median - plain, scenario):.3f}",
-                f"{t.median / plain:.1f}x",
-                f"{t.median / ours:.2f}x",
+                f"{per_unit_us(t.median, scenario):.3f}",
+                f"{per_unit_us(t.best, scenario):.3f}",
+                overhead,
+                f"{t.median / by_tool[PLAIN]:.1f}",
+                f"{t.median / by_tool[HYPERNODES]:.2f}",
             )
         )
     return rows
 
 
-def headers(scenario: Scenario) -> tuple[str, ...]:
-    unit = scenario.unit
-    return ("tool", f"us/{unit} (median)", f"us/{unit} (best)", f"overhead us/{unit}", "vs plain", "vs hypernodes")
-
-
-def format_text_table(scenario: Scenario, timings: Sequence[Timing]) -> str:
-    lines = [headers(scenario), *table_rows(scenario, timings)]
-    widths = [max(len(line[i]) for line in lines) for i in range(len(lines[0]))]
-    text = [
-        "  ".join(cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in enumerate(zip(line, widths)))
-        for line in lines
+def as_text(rows: Sequence[tuple[str, ...]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows
     ]
-    text.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(text)
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
 
 
-def format_markdown_table(scenario: Scenario, timings: Sequence[Timing]) -> str:
-    lines = [headers(scenario), *table_rows(scenario, timings)]
-    out = ["| " + " | ".join(lines[0]) + " |", "|" + "|".join(["---"] + ["---:"] * (len(lines[0]) - 1)) + "|"]
-    out += ["| " + " | ".join(row) + " |" for row in lines[1:]]
-    return "\n".join(out)
+def as_markdown(rows: Sequence[tuple[str, ...]]) -> str:
+    lines = ["| " + " | ".join(row) + " |" for row in rows]
+    lines.insert(1, "|---|" + "---:|" * (len(rows[0]) - 1))
+    return "\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -406,45 +390,44 @@ class Target:
     met: bool
 
 
-def targets(results: dict[str, tuple[Scenario, list[Timing]]]) -> list[Target]:
-    """Judge HyperNodes' median time against the issue's targets (the node work is included)."""
-    checked = []
+def targets(results: Results) -> list[Target]:
+    """Judge HyperNodes' median time, node work included, against the issue's targets."""
+    judged = []
     for key in ("chain", "wide"):
-        if key not in results:
-            continue
-        scenario, timings = results[key]
-        by_tool = {t.tool: t for t in timings}
-        per_node = us_per_unit(by_tool[HYPERNODES].median, scenario)
-        checked.append(
-            Target(
-                what=f"{key}: `run` per node",
-                goal=f"<= {TARGET_RUN_US_PER_NODE} us",
-                measured=f"{per_node:.2f} us",
-                met=per_node <= TARGET_RUN_US_PER_NODE,
-            )
-        )
-        if PIPEFUNC in by_tool:
-            speedup = by_tool[PIPEFUNC].median / by_tool[HYPERNODES].median
-            checked.append(
+        if key in results:
+            scenario, timings = results[key]
+            by_tool = {t.tool: t.median for t in timings}
+            per_node = per_unit_us(by_tool[HYPERNODES], scenario)
+            judged.append(
                 Target(
-                    what=f"{key}: `run` vs pipefunc",
-                    goal=f">= {TARGET_RUN_SPEEDUP_VS_PIPEFUNC:g}x faster",
-                    measured=f"{speedup:.1f}x faster",
-                    met=speedup >= TARGET_RUN_SPEEDUP_VS_PIPEFUNC,
+                    what=f"{key}: `run` per node",
+                    goal=f"≤ {TARGET_RUN_US_PER_NODE:g} µs",
+                    measured=f"{per_node:.2f} µs",
+                    met=per_node <= TARGET_RUN_US_PER_NODE,
                 )
             )
+            if PIPEFUNC in by_tool:
+                speedup = by_tool[PIPEFUNC] / by_tool[HYPERNODES]
+                judged.append(
+                    Target(
+                        what=f"{key}: `run` vs pipefunc",
+                        goal=f"≥ {TARGET_RUN_SPEEDUP_VS_PIPEFUNC:g}x faster",
+                        measured=f"{speedup:.1f}x faster",
+                        met=speedup >= TARGET_RUN_SPEEDUP_VS_PIPEFUNC,
+                    )
+                )
     if "map" in results:
         scenario, timings = results["map"]
-        per_item = us_per_unit({t.tool: t for t in timings}[HYPERNODES].median, scenario)
-        checked.append(
+        per_item = per_unit_us({t.tool: t.median for t in timings}[HYPERNODES], scenario)
+        judged.append(
             Target(
                 what="map: 3-node `map` per item",
-                goal=f"<= {TARGET_MAP_US_PER_ITEM:g} us",
-                measured=f"{per_item:.2f} us",
+                goal=f"≤ {TARGET_MAP_US_PER_ITEM:g} µs",
+                measured=f"{per_item:.2f} µs",
                 met=per_item <= TARGET_MAP_US_PER_ITEM,
             )
         )
-    return checked
+    return judged
 
 
 def cpu_model() -> str:
@@ -464,44 +447,33 @@ def version_of(distribution: str) -> str:
         return "not installed"
 
 
-def environment() -> list[tuple[str, str]]:
+def machine() -> list[tuple[str, str]]:
     return [
-        ("date", datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")),
-        ("CPU", f"{cpu_model()} ({os.cpu_count()} logical CPUs)"),
+        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
+        ("CPU", f"{cpu_model()}, {os.cpu_count()} logical CPUs"),
         ("OS", platform.platform()),
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
-        ("hypernodes-core", version_of("hypernodes-core")),
-        ("pipefunc", version_of("pipefunc")),
-        ("apache-hamilton", version_of("apache-hamilton")),
+        *[(dist, version_of(dist)) for dist in ("hypernodes-core", "pipefunc", "apache-hamilton")],
     ]
 
 
-def command_line(argv: Sequence[str]) -> str:
-    return COMMAND + ("" if not argv else " " + shlex.join(argv))
-
-
-def write_report(
-    path: Path,
-    results: dict[str, tuple[Scenario, list[Timing]]],
-    argv: Sequence[str],
-    settings: str,
-) -> None:
+def write_report(path: Path, results: Results, argv: Sequence[str], timing: str) -> None:
     lines = [
         "# Core engine overhead",
         "",
-        "How much time HyperNodes adds around each node call (`run`) and each map item (`map`),",
-        "next to the same work written as plain Python (the limit) and done with",
-        "[pipefunc](https://github.com/pipefunc/pipefunc) and [Apache Hamilton](https://github.com/apache/hamilton).",
-        "Every node does trivial integer work, so the figures are each tool's own cost.",
-        "Everything runs sequentially in one process, without cache, callbacks or profiling.",
+        "How much time HyperNodes adds around each node call (`run`) and each map item (`map`), next to the",
+        "same work written as plain Python (the limit) and done with [pipefunc](https://github.com/pipefunc/pipefunc)",
+        "and [Apache Hamilton](https://github.com/apache/hamilton). Every node does trivial integer work, so the",
+        "figures are each tool's own cost. Everything runs sequentially in one process, without cache,",
+        "callbacks or profiling; HyperNodes runs with `config = RuntimeConfig(executor=InlineExecutor())`.",
         "",
-        "This file is written by `benchmarks/bench_core.py`; rerun it rather than editing the figures.",
+        "`benchmarks/bench_core.py` writes this file: rerun it rather than editing the figures.",
         "",
         "## Machine and command",
         "",
-        *[f"- **{name}**: {value}" for name, value in environment()],
-        f"- **command**: `{command_line(argv)}`",
-        f"- **timing**: {settings}",
+        *[f"- **{name}**: {value}" for name, value in machine()],
+        f"- **command**: `{COMMAND}{' ' + shlex.join(argv) if argv else ''}`",
+        f"- **timing**: {timing}",
         "",
         "## Targets",
         "",
@@ -509,77 +481,72 @@ def write_report(
         "|---|---|---|---|",
         *[f"| {t.what} | {t.goal} | {t.measured} | {'met' if t.met else '**not met**'} |" for t in targets(results)],
         "",
-        "Targets are judged on HyperNodes' median time per node (or item), node work included.",
+        "Targets are judged on HyperNodes' median time per node (or item), the nodes' own work included.",
         "",
     ]
     for scenario, timings in results.values():
-        lines += [f"## {scenario.key}: {scenario.title}", "", format_markdown_table(scenario, timings), ""]
-        lines += [f"- **{c.tool}**: {c.note}" for c in scenario.contenders]
-        lines.append("")
+        lines += [f"## {scenario.key}: {scenario.title}", "", as_markdown(table(scenario, timings)), ""]
+        lines += [*(f"- **{c.tool}**: {c.how}" for c in scenario.contenders), ""]
     lines += [
         "## How to read this",
         "",
-        "- *us/node (median)*: the median over the repeats of one call's time, divided by the number of",
-        "  nodes in the DAG (chain: 10; wide: 51) or of map items. *best* is the fastest repeat.",
-        "- *overhead*: the tool's time minus plain Python's, per node or item: what the tool adds.",
-        "- *vs plain*: how many times plain Python's time; *vs hypernodes*: how many times HyperNodes' time",
-        "  (above 1 means HyperNodes is faster).",
-        "- Each tool is warmed up (first call: plans and caches are built) before timing. As with `timeit`,",
-        "  the garbage collector is off while timing, for every tool.",
-        "- `run` scenarios ask every tool for the final node's output only (HyperNodes: `output_name=...`);",
-        "  HyperNodes still runs every node of the DAG, as do the peers, since the output needs them all.",
-        "- The wide DAG has a gathering node so every tool returns one value; it counts as one of the 51 nodes.",
-        "- `map` returns all three outputs per item from every tool. Hamilton has no `map`, so its figure",
-        "  is a Python loop calling `execute` once per item, collecting the same lists.",
+        "- *µs/node (median)* is the median over the repeats of one call's time, divided by the nodes in the",
+        f"  DAG (chain: {CHAIN_LENGTH}; wide: {WIDTH + 1}) or by the map items; *best* is the fastest repeat.",
+        "- *overhead* is the tool's time minus plain Python's, per node or item: what the tool adds.",
+        "- *vs plain* is the tool's time over plain Python's; *vs hypernodes* is the tool's time over",
+        "  HyperNodes' (above 1: HyperNodes is faster by that factor).",
+        "- Every tool is warmed up (plans and caches are built on the first call) before timing. As with",
+        "  `timeit`, the garbage collector is off while timing, for every tool.",
+        "- The `run` scenarios ask every tool for the final node's output; all nodes still run, since that",
+        "  output needs them all. The wide DAG's gathering node lets every tool return one value, and it",
+        "  counts as one of the 51 nodes.",
+        "- `map` returns all three outputs, per item, from every tool. Hamilton has no `map`, so its figure is",
+        "  a Python loop calling `execute` once per item and collecting the same lists.",
+        "- Every tool's result is checked against plain Python's before timing.",
         "",
     ]
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines))
 
 
-def available_tools(requested: Sequence[str]) -> list[str]:
-    tools = []
+# -- the command line -----------------------------------------------------------------------------
+
+
+def installed_peers(requested: Sequence[str]) -> list[str]:
+    peers = []
     for tool in requested:
-        module, distribution = PEER_DISTRIBUTIONS[tool]
+        module, distribution = PEERS[tool]
         if importlib.util.find_spec(module) is None:
-            print(f"note: {tool} is skipped; install the bench group ({COMMAND}) to compare with {distribution}")
+            print(f"note: {distribution} is not installed, so {tool} is skipped; run: {COMMAND}")
         else:
-            tools.append(tool)
-    return tools
+            peers.append(tool)
+    return peers
 
 
-def profile(scenario: Scenario, seconds: float) -> None:
-    """Profile HyperNodes' contender of `scenario` with cProfile and print the costliest functions."""
+def profile(scenario: Scenario, seconds: float = 2.0) -> None:
+    """Profile HyperNodes on `scenario` with cProfile and print the functions costliest in themselves."""
     (contender,) = [c for c in scenario.contenders if c.tool == HYPERNODES]
     contender.call()
     number = max(1, round(seconds / timeit.Timer(contender.call).timeit(1)))
     profiler = cProfile.Profile()
-    profiler.enable()
-    for _ in range(number):
-        contender.call()
-    profiler.disable()
-    out = io.StringIO()
-    stats = pstats.Stats(profiler, stream=out)
-    calls = number * scenario.units
-    print(f"cProfile of hypernodes, {scenario.key}: {number} calls, {calls:,} {scenario.unit}s (times are inflated)")
-    stats.sort_stats("tottime").print_stats(25)
-    print(out.getvalue())
+    profiler.runcall(lambda: [contender.call() for _ in range(number)])
+    print(f"cProfile of hypernodes on {scenario.key}: {number} calls, {number * scenario.units:,} {scenario.unit}s")
+    print("(cProfile inflates every Python call; compare functions with each other, not with the timings)")
+    pstats.Stats(profiler, stream=sys.stdout).sort_stats("tottime").print_stats(20)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--quick", action="store_true", help="fewer repeats and 1,000 map items: a smoke run")
-    parser.add_argument("--repeat", type=int, help="repeats per contender (default 7, quick 3)")
-    parser.add_argument("--items", type=int, help=f"map items (default {MAP_ITEMS:,}, quick {QUICK_MAP_ITEMS:,})")
-    parser.add_argument("--scenario", action="append", choices=["chain", "wide", "map"], help="run only these")
-    parser.add_argument("--peers", nargs="*", default=[PIPEFUNC, HAMILTON], choices=[PIPEFUNC, HAMILTON])
+    parser = argparse.ArgumentParser(description="Measure HyperNodes' overhead per node and per item.")
+    parser.add_argument("--quick", action="store_true", help="3 short repeats, 1,000 map items, no report")
+    parser.add_argument("--repeat", type=int, help="repeats per tool (default 7; --quick: 3)")
+    parser.add_argument("--items", type=int, help=f"map items (default {MAP_ITEMS:,}; --quick: {QUICK_MAP_ITEMS:,})")
+    parser.add_argument("--scenario", action="append", choices=("chain", "wide", "map"), help="only these (repeatable)")
+    parser.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS), help="peers to compare with")
     parser.add_argument(
-        "--report",
-        type=Path,
-        help=f"write the markdown report here (default: {DEFAULT_REPORT.relative_to(ROOT)}, not with --quick)",
+        "--report", type=Path, help=f"write the report here (default {DEFAULT_REPORT.relative_to(ROOT)})"
     )
     parser.add_argument("--no-report", action="store_true", help="print the tables only")
-    parser.add_argument("--profile", choices=["chain", "wide", "map"], help="cProfile HyperNodes on one scenario")
+    parser.add_argument("--profile", choices=("chain", "wide", "map"), help="cProfile HyperNodes on one scenario")
     return parser.parse_args(argv)
 
 
@@ -588,30 +555,27 @@ def main(argv: Sequence[str]) -> None:
     repeat = args.repeat or (3 if args.quick else 7)
     min_time = 0.02 if args.quick else 0.2
     items = args.items or (QUICK_MAP_ITEMS if args.quick else MAP_ITEMS)
-    tools = available_tools(args.peers)
+    peers = installed_peers(args.peers)
     builders: dict[str, Callable[[], Scenario]] = {
-        "chain": lambda: chain_scenario(tools),
-        "wide": lambda: wide_scenario(tools),
-        "map": lambda: map_scenario(tools, items),
+        "chain": lambda: chain_scenario(peers),
+        "wide": lambda: wide_scenario(peers),
+        "map": lambda: map_scenario(peers, items),
     }
     if args.profile:
-        profile(builders[args.profile](), seconds=2.0)
+        profile(builders[args.profile]())
         return
-    settings = f"median and best of {repeat} repeats of about {min_time:g}s each (after a warm-up)"
-    print(f"{platform.python_implementation()} {platform.python_version()} on {cpu_model()}; {settings}\n")
-    results: dict[str, tuple[Scenario, list[Timing]]] = {}
+    timing = f"median and best of {repeat} repeats of about {min_time:g} s each, after a warm-up call"
+    print(f"{platform.python_implementation()} {platform.python_version()} on {cpu_model()}; {timing}\n")
+    results: Results = {}
     for key in args.scenario or builders:
         scenario = builders[key]()
-        timings = time_scenario(scenario, repeat=repeat, min_time=min_time)
-        results[key] = (scenario, timings)
-        print(f"{scenario.key}: {scenario.title.replace('`', '')}")
-        print(format_text_table(scenario, timings), end="\n\n")
-    for target in targets(results):
-        print(f"target {target.what.replace('`', '')}: {target.goal}, measured {target.measured}: "
-              f"{'met' if target.met else 'NOT MET'}")
+        results[key] = (scenario, time_scenario(scenario, repeat=repeat, min_time=min_time))
+        print(f"{key}: {scenario.title.replace('`', '')}\n{as_text(table(scenario, results[key][1]))}\n")
+    for t in targets(results):
+        print(f"target {t.what.replace('`', '')} {t.goal}: {t.measured}, {'met' if t.met else 'NOT MET'}")
     report = args.report or (None if args.quick else DEFAULT_REPORT)
     if report is not None and not args.no_report:
-        write_report(report, results, argv, settings)
+        write_report(report, results, argv, timing)
         print(f"\nreport written to {report}")
 
 

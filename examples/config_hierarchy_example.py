@@ -103,9 +103,7 @@ def main() -> None:
     show("5. a nested pipeline with its own config keeps it (source 'pipeline')", nested_own)
 
     gpu_embed = Pipeline(nodes=[chunk, embed.with_config(config("embed-node"))], name="embedding")
-    node_level = Pipeline(
-        nodes=[per_document(gpu_embed), build_index], name="indexing", config=config("indexing")
-    )
+    node_level = Pipeline(nodes=[per_document(gpu_embed), build_index], name="indexing", config=config("indexing"))
     show("6. node.with_config: that node runs as a one-node pipeline under its own config", node_level)
 
     nested_node = per_document(embedding).with_config(config("nested-node"))

@@ -52,9 +52,7 @@ pipeline = Pipeline(nodes=[fetch, measure], name="crawl")
 class PrintNodes(PipelineCallback):
     """Print each node call (hooks receive a CallbackContext first)."""
 
-    def on_node_end(
-        self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float
-    ) -> None:
+    def on_node_end(self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float) -> None:
         print(f"    callback: node {node!r} of {ctx.pipeline!r} returned {dict(outputs)}")
 
 

@@ -462,3 +462,20 @@ def test_close_ends_the_spans_of_an_interrupted_run(cb: TracingCallback, exporte
     for span in exporter.get_finished_spans():
         assert span.attributes is not None and span.attributes["hypernodes.incomplete"] is True
     assert not cb._open and not cb._roots
+
+
+def test_node_and_nested_hooks_of_one_node_make_one_span(cb: TracingCallback, exporter: InMemorySpanExporter) -> None:
+    root = make_ctx("prep")
+    cb.on_pipeline_start(root, {})
+    cb.on_node_start(root, "per_doc", {})  # an engine may fire both kinds of hooks for a nested node
+    cb.on_nested_pipeline_start(root, "per_doc")
+    run_pipeline(cb, make_ctx("prep", "per_doc"), ["embed"])
+    cb.on_nested_pipeline_end(root, "per_doc", 0.05)
+    cb.on_node_end(root, "per_doc", {}, 0.06)
+    cb.on_pipeline_end(root, {}, 0.1)
+
+    assert outline(exporter) == "pipeline prep\n  node per_doc\n    pipeline per_doc\n      node embed"
+    (node,) = finished(exporter, "node per_doc")
+    assert node.attributes is not None
+    assert node.attributes["hypernodes.nested"] is True and node.attributes["hypernodes.duration"] == 0.06
+    assert not cb._open and not cb._nested

@@ -1,16 +1,19 @@
 """Content hashing of values for cache signatures (machinery, *not* a public API).
 
-:func:`hash_value` writes a value as a byte string and returns its BLAKE2b digest. Every value
-starts with a one-byte type tag and carries a self-delimiting payload (lengths or counts
-first), so that values of different types never share an encoding (``1``, ``"1"``, ``True``,
-``1.0``, ``[1]`` and ``(1,)`` all differ) and a container's encoding is unambiguous. Nothing
-depends on ``id()``, the builtin ``hash()`` (salted per process for ``str``) or a ``repr``
-that may carry an address, so equal values hash equal in every process and every run.
+:func:`hash_value` writes a value as bytes and returns their BLAKE2b digest. Every value
+starts with a type tag and carries a self-delimiting payload (lengths and counts first), so
+values of different types never share an encoding (``1``, ``"1"``, ``True``, ``1.0``, ``[1]``
+and ``(1,)`` all differ) and containers are unambiguous. Nothing depends on ``id()``, the
+builtin ``hash()`` (salted per process for strings) or a ``repr`` that may hold an address, so
+equal values hash equal in every process and every run.
 
-Values of user classes also carry their class's code identity (see
-:func:`hypernodes.cache.signature.code_fingerprint`): editing a method of a class whose
-instances a node receives invalidates that node's entries. Class identities are computed once
-per class per process.
+What is hashed, by type: scalars and containers by value (dicts in insertion order, sets in
+any order); numpy arrays by dtype, shape and bytes; enums, dataclasses (their ``compare``
+fields), pydantic models (their fields) and other objects (their public attributes) by
+content plus their class; ``__cache_key__()`` when a class defines it; functions, classes and
+modules by their code (see :mod:`hypernodes.cache.signature`). A value of a class also carries
+its class's code identity, so editing a method of a class whose instances a node receives
+invalidates that node; it is computed once per class per process.
 
 A value that cannot be hashed by content raises :class:`UnhashableValueError`; the engine
 turns it into one warning naming the node and the input, and that call is not cached.
@@ -19,23 +22,16 @@ turns it into one warning naming the node and the input, and that call is not ca
 from __future__ import annotations
 
 import dataclasses
-import datetime
-import decimal
 import enum
-import fractions
 import functools
 import importlib.machinery
 import importlib.util
-import inspect
 import pathlib
-import re
 import struct
 import sys
 import threading
 import types
-import uuid
 import weakref
-from collections import deque
 from collections.abc import Callable
 from hashlib import blake2b
 from typing import Any, Protocol
@@ -54,33 +50,35 @@ _DIGEST_SIZE = 16  # 128 bits: collisions are out of reach for any cache size
 _LARGE = 1 << 16  # byte payloads this long are hashed on their own and framed by their digest
 _PACK_DOUBLE = struct.Struct("<d").pack
 _PACK_COMPLEX = struct.Struct("<dd").pack
-_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set on classes created by a `class` statement
+_HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set on classes made by a `class` statement
 
 CodeIdentity = Callable[[object], str]
 """Return the code identity (a digest) of a function, class, method or other callable."""
+
+_Plan = Callable[["_Encoder", Any], None]
 
 
 class UnhashableValueError(TypeError):
     """A value cannot be hashed by its content (a lock, a file, an object with private state).
 
     Attributes:
+        reason: What cannot be hashed, and how to fix it.
         path: Where in the value the offending part sits, e.g. ``"[2].client"``.
     """
 
-    def __init__(self, message: str, *, path: str = "") -> None:
-        super().__init__(message)
-        self.reason = message
+    def __init__(self, reason: str, *, path: str = "") -> None:
+        super().__init__(reason)
+        self.reason = reason
         self.path = path
 
     def __str__(self) -> str:
-        where = f" (at value{self.path})" if self.path else ""
-        return f"{self.reason}{where}"
+        return f"{self.reason} (at value{self.path})" if self.path else self.reason
 
     def __reduce__(self) -> tuple[object, ...]:
-        return (_rebuild_unhashable, (self.reason, self.path))
+        return (_rebuild_error, (self.reason, self.path))
 
 
-def _rebuild_unhashable(reason: str, path: str) -> UnhashableValueError:
+def _rebuild_error(reason: str, path: str) -> UnhashableValueError:
     return UnhashableValueError(reason, path=path)
 
 
@@ -115,7 +113,7 @@ def hash_value(value: object) -> str:
     scalar = _SCALARS.get(cls)
     if scalar is not None:  # the hot path: one encode, one digest
         return blake2b(scalar(value), digest_size=_DIGEST_SIZE).hexdigest()
-    if cls is tuple and len(value) <= 16:  # type: ignore[arg-type]  # a short flat tuple of scalars
+    if cls is tuple and len(value) <= 16:  # type: ignore[arg-type]  # a short tuple of scalars
         parts = [b"t%d:" % len(value)]  # type: ignore[arg-type]
         for item in value:  # type: ignore[attr-defined]
             scalar = _SCALARS.get(type(item))
@@ -141,7 +139,7 @@ def _frame(tag: bytes, data: bytes | bytearray | memoryview) -> bytes:
     size = len(data)
     if size < _LARGE:
         return b"%b%d:%b" % (tag, size, data)
-    # A large buffer is framed by its own digest: no copy of it goes into the output.
+    # A large buffer is framed by its own digest, so it is never copied into the output.
     return b"%b%d#%b" % (tag, size, blake2b(data, digest_size=_DIGEST_SIZE).digest())
 
 
@@ -188,13 +186,15 @@ class _Encoder:
         elif cls is set or cls is frozenset:
             self.unordered(b"e" if cls is set else b"E", value)  # type: ignore[arg-type]
         else:
-            self._other(value)
+            plan = _PLANS.get(cls)
+            if plan is None:
+                plan = _PLANS[cls] = _plan_for(cls)
+            plan(self, value)
 
     def name(self, text: str) -> None:
         self.out.append(_str_bytes(text))
 
-    # -- containers ------------------------------------------------------------------------
-    def _enter(self, value: object, tag: bytes) -> bool:
+    def enter(self, value: object, tag: bytes) -> bool:
         """Start a mutable container; on a cycle write a back-reference and return False."""
         depth = self.stack.get(id(value))
         if depth is not None:
@@ -217,14 +217,14 @@ class _Encoder:
         self._items(value)
 
     def list(self, value: list[Any]) -> None:
-        if self._enter(value, b"l%d:" % len(value)):
+        if self.enter(value, b"l%d:" % len(value)):
             self._items(value)
             del self.stack[id(value)]
 
     def dict(self, value: dict[Any, Any]) -> None:
         # Insertion order, not sorted: it works for mixed key types, is deterministic, and a
-        # node can observe it, so two dicts that iterate differently should not share a key.
-        if not self._enter(value, b"d%d:" % len(value)):
+        # node can observe it, so two dicts that iterate differently do not share a key.
+        if not self.enter(value, b"d%d:" % len(value)):
             return
         for key, item in value.items():
             self.encode(key)
@@ -248,73 +248,21 @@ class _Encoder:
         self.out.append(b"%b%d:" % (tag, len(parts)))
         self.out.extend(parts)
 
-    # -- everything that is not an exact builtin type --------------------------------------
-    def _other(self, value: object) -> None:
-        cls = type(value)
-        if getattr(cls, "__cache_key__", None) is not None:
-            self.out.append(b"K")
-            self.out.append(self.class_header(cls))
-            self.encode(value.__cache_key__())  # type: ignore[attr-defined]
-            return
-        if _is_numpy(cls, value) and _encode_numpy(self, value):
-            return
-        if isinstance(value, type):
-            self.out.append(b"C")
-            self.name(qualified_name(value))
-            self.name(self.identity(value))
-            return
-        if isinstance(value, _CALLABLE_TYPES) or callable(getattr(value, "__wrapped__", None)):
-            self.out.append(b"F")
-            self.name(self.identity(value))
-            return
-        if isinstance(value, types.ModuleType):
-            self.out.append(b"M")
-            self.name(value.__name__)
-            self.name(_module_identity(value))
-            return
-        if isinstance(value, enum.Enum):
-            self.out.append(b"n")
-            self.out.append(self.class_header(cls))
-            self.encode(value._value_)
-            return
-        for base, encoder in _STDLIB:
-            if isinstance(value, base):
-                if cls is not base:
-                    self.out.append(b"x")
-                    self.out.append(self.class_header(cls))
-                encoder(self, value)
-                return
-        if dataclasses.is_dataclass(value):
-            fields = [f.name for f in dataclasses.fields(value) if f.compare]
-            self._object(b"D", value, fields)
-            return
-        pydantic_fields = getattr(cls, "__pydantic_fields__", None)
-        if pydantic_fields is not None and hasattr(cls, "model_dump"):
-            self._object(b"P", value, list(pydantic_fields))
-            extra = getattr(value, "__pydantic_extra__", None)
-            self.encode(dict(extra) if extra else None)
-            return
-        self._object(b"o", value, _public_state(value))
-
     def class_header(self, cls: type) -> bytes:
         """Return the encoded name and code identity of `cls` (memoized per class)."""
-        if self.identity is _memoized_identity:
-            header = _HEADERS.get(cls)
-            if header is not None:
-                return header
-        sub = _Encoder([], self.identity)
-        sub.name(qualified_name(cls))
-        sub.name(self.identity(cls))
-        header = b"".join(sub.out)
-        if self.identity is _memoized_identity:
+        memoize = self.identity is _memoized_identity
+        if memoize and (header := _HEADERS.get(cls)) is not None:
+            return header
+        header = _str_bytes(qualified_name(cls)) + _str_bytes(self.identity(cls))
+        if memoize:
             _HEADERS[cls] = header
         return header
 
-    def _object(self, tag: bytes, value: object, names: list[str]) -> None:
-        if not self._enter(value, tag):
+    def attributes(self, tag: bytes, value: object, names: list[str]) -> None:
+        """Encode an object as its class and the given attributes, in that order."""
+        if not self.enter(value, tag):
             return
-        self.out.append(self.class_header(type(value)))
-        self.out.append(b"%d:" % len(names))
+        self.out.append(self.class_header(type(value)) + b"%d:" % len(names))
         for name in names:
             self.name(name)
             try:
@@ -325,45 +273,10 @@ class _Encoder:
         del self.stack[id(value)]
 
 
-def _encode_numpy(enc: _Encoder, value: object) -> bool:
-    """Encode a numpy array, scalar or dtype; return False for other numpy objects."""
-    import numpy as np  # noqa: PLC0415  (only when the value is a numpy object)
-
-    cls = type(value)
-    header = enc.class_header(cls) if cls not in (np.ndarray, np.dtype) and not cls.__module__ == "numpy" else b""
-    if isinstance(value, np.ndarray):
-        enc.out.append(b"A" + header)
-        enc.name(_dtype_text(value.dtype))
-        enc.encode(value.shape)
-        if value.dtype.hasobject:  # the buffer holds pointers: hash the elements instead
-            enc.list(value.ravel().tolist())
-        else:
-            flat = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
-            enc.out.append(_frame(b"a", memoryview(flat)))
-        ma = sys.modules.get("numpy.ma")
-        if ma is not None and isinstance(value, ma.MaskedArray):
-            enc.encode(ma.getmaskarray(value))
-            enc.encode(value.fill_value)
-        return True
-    if isinstance(value, np.generic):
-        enc.out.append(b"g" + header)
-        enc.name(_dtype_text(value.dtype))
-        if value.dtype.hasobject:
-            enc.encode(value.item())
-        else:
-            enc.out.append(_frame(b"a", value.tobytes()))
-        return True
-    if isinstance(value, np.dtype):
-        enc.out.append(b"p")
-        enc.name(_dtype_text(value))
-        return True
-    return False
-
-
-def _dtype_text(dtype: Any) -> str:
-    return f"{dtype.str}{dtype.descr!r}" if dtype.fields else str(dtype.str)
-
-
+# -- plans for everything that is not an exact builtin type, chosen once per class ---------
+_PLANS: weakref.WeakKeyDictionary[type, _Plan] = weakref.WeakKeyDictionary()
+_HEADERS: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
+_IDENTITIES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
 _CALLABLE_TYPES = (
     types.FunctionType,
     types.MethodType,
@@ -375,66 +288,143 @@ _CALLABLE_TYPES = (
 )
 
 
-def _encode_datetime(enc: _Encoder, value: datetime.datetime | datetime.time) -> None:
-    enc.name(value.isoformat())
-    enc.encode(value.fold)
-    enc.name("" if value.tzinfo is None else str(value.tzinfo))
+def _plan_for(cls: type) -> _Plan:
+    """Choose how values of `cls` are encoded; the order of the checks matters."""
+    if callable(getattr(cls, "__cache_key__", None)):
+        return lambda enc, v: (enc.out.append(b"K" + enc.class_header(cls)), enc.encode(v.__cache_key__()))
+    if _is_numpy_type(cls):
+        return lambda enc, v: _encode_numpy(enc, v) or _encode_object(enc, v)
+    if issubclass(cls, type):
+        return lambda enc, v: enc.out.append(b"C" + _str_bytes(qualified_name(v)) + _str_bytes(enc.identity(v)))
+    if issubclass(cls, _CALLABLE_TYPES):
+        return lambda enc, v: enc.out.append(b"F" + _str_bytes(enc.identity(v)))
+    if issubclass(cls, types.ModuleType):
+        return lambda enc, v: enc.out.append(b"M" + _str_bytes(v.__name__) + _str_bytes(_module_identity(v)))
+    if issubclass(cls, enum.Enum):
+        return lambda enc, v: (enc.out.append(b"n" + enc.class_header(cls)), enc.encode(v._value_))
+    for module_name, attribute, plan in _STDLIB:
+        module = sys.modules.get(module_name)  # a value of a type can only exist once its module is loaded
+        base = getattr(module, attribute, None)
+        if isinstance(base, type) and issubclass(cls, base):
+            if cls is base:
+                return plan
+            return lambda enc, v: (enc.out.append(b"x" + enc.class_header(cls)), plan(enc, v))
+    if dataclasses.is_dataclass(cls):
+        fields = [f.name for f in dataclasses.fields(cls) if f.compare]  # what == compares
+        return lambda enc, v: enc.attributes(b"D", v, fields)
+    pydantic_fields = getattr(cls, "__pydantic_fields__", None)
+    if isinstance(pydantic_fields, dict) and hasattr(cls, "model_dump"):
+        names = list(pydantic_fields)
+        return lambda enc, v: (enc.attributes(b"P", v, names), enc.encode(_pydantic_extra(v)))
+    return _encode_object
 
 
-def _encode_mapping_subclass(enc: _Encoder, value: dict[Any, Any]) -> None:
-    enc.encode(getattr(value, "default_factory", None))  # defaultdict: part of its behaviour
-    enc.dict(dict(value))
-    _encode_public_vars(enc, value)
+def _pydantic_extra(value: Any) -> dict[str, Any] | None:
+    extra = getattr(value, "__pydantic_extra__", None)
+    return dict(extra) if extra else None
 
 
-def _encode_public_vars(enc: _Encoder, value: object) -> None:
-    """Encode the public attributes of a builtin subclass instance (none for most)."""
-    state = getattr(value, "__dict__", None)
-    names = sorted(k for k in state if not k.startswith("_")) if state else []
+def _encode_object(enc: _Encoder, value: object) -> None:
+    if callable(getattr(value, "__wrapped__", None)):  # lru_cache and other callable wrappers
+        enc.out.append(b"F" + _str_bytes(enc.identity(value)))
+    else:
+        enc.attributes(b"o", value, _public_state(value))
+
+
+def _public_vars(enc: _Encoder, value: object) -> None:
+    """Encode the public attributes of an instance of a builtin subclass (none for most)."""
+    state = getattr(value, "__dict__", None) or {}
+    names = sorted(name for name in state if not name.startswith("_"))
     enc.out.append(b"%d:" % len(names))
     for name in names:
         enc.name(name)
-        enc.encode(state[name])  # type: ignore[index]
+        enc.encode(state[name])
 
 
-# Checked in order with isinstance, so subclasses come before their bases. An exact match is
-# encoded as is; a subclass also gets its class header (and its public attributes, for the
-# builtin containers).
-_STDLIB: tuple[tuple[type, Callable[[_Encoder, Any], None]], ...] = (
-    (pathlib.PurePath, lambda enc, v: enc.name(str(v))),
-    (datetime.datetime, _encode_datetime),
-    (datetime.date, lambda enc, v: enc.name(v.isoformat())),
-    (datetime.time, _encode_datetime),
-    (datetime.timedelta, lambda enc, v: enc.encode((v.days, v.seconds, v.microseconds))),
-    (datetime.timezone, lambda enc, v: enc.name(repr(v))),
-    (decimal.Decimal, lambda enc, v: enc.name(str(v))),
-    (fractions.Fraction, lambda enc, v: enc.encode((v.numerator, v.denominator))),
-    (uuid.UUID, lambda enc, v: enc.name(v.hex)),
-    (range, lambda enc, v: enc.encode((v.start, v.stop, v.step))),
-    (slice, lambda enc, v: enc.encode((v.start, v.stop, v.step))),
-    (re.Pattern, lambda enc, v: enc.encode((v.pattern, v.flags))),
-    (memoryview, lambda enc, v: enc.out.append(_frame(b"m", v.tobytes()))),
-    (deque, lambda enc, v: (enc.encode(v.maxlen), enc.list(list(v)), _encode_public_vars(enc, v))),
-    (types.SimpleNamespace, lambda enc, v: enc.dict(vars(v))),
-    (str, lambda enc, v: (enc.name(str(v)), _encode_public_vars(enc, v))),
-    (bytes, lambda enc, v: (enc.encode(bytes(v)), _encode_public_vars(enc, v))),
-    (bytearray, lambda enc, v: (enc.encode(bytearray(v)), _encode_public_vars(enc, v))),
-    (int, lambda enc, v: (enc.encode(int(v)), _encode_public_vars(enc, v))),
-    (float, lambda enc, v: (enc.encode(float(v)), _encode_public_vars(enc, v))),
-    (complex, lambda enc, v: (enc.encode(complex(v)), _encode_public_vars(enc, v))),
-    (tuple, lambda enc, v: (enc.tuple(tuple(v)), _encode_public_vars(enc, v))),
-    (list, lambda enc, v: (enc.list(list(v)), _encode_public_vars(enc, v))),
-    (dict, _encode_mapping_subclass),
-    (frozenset, lambda enc, v: (enc.unordered(b"E", v), _encode_public_vars(enc, v))),
-    (set, lambda enc, v: (enc.unordered(b"e", v), _encode_public_vars(enc, v))),
+def _encode_datetime(enc: _Encoder, value: Any) -> None:  # datetime.datetime or datetime.time
+    enc.name(value.isoformat())
+    enc.encode((value.fold, None if value.tzinfo is None else str(value.tzinfo)))
+
+
+# (module, class, plan), checked in order with issubclass, so subclasses come before their
+# bases. A subclass is encoded like its base, after its own class header.
+_STDLIB: tuple[tuple[str, str, _Plan], ...] = (
+    ("pathlib", "PurePath", lambda enc, v: enc.name(str(v))),
+    ("datetime", "datetime", _encode_datetime),
+    ("datetime", "date", lambda enc, v: enc.name(v.isoformat())),
+    ("datetime", "time", _encode_datetime),
+    ("datetime", "timedelta", lambda enc, v: enc.encode((v.days, v.seconds, v.microseconds))),
+    ("datetime", "timezone", lambda enc, v: enc.name(repr(v))),
+    ("decimal", "Decimal", lambda enc, v: enc.name(str(v))),
+    ("fractions", "Fraction", lambda enc, v: enc.encode((v.numerator, v.denominator))),
+    ("uuid", "UUID", lambda enc, v: enc.name(v.hex)),
+    ("re", "Pattern", lambda enc, v: enc.encode((v.pattern, v.flags))),
+    ("builtins", "range", lambda enc, v: enc.encode((v.start, v.stop, v.step))),
+    ("builtins", "slice", lambda enc, v: enc.encode((v.start, v.stop, v.step))),
+    ("builtins", "memoryview", lambda enc, v: enc.out.append(_frame(b"m", v.tobytes()))),
+    ("collections", "deque", lambda enc, v: (enc.encode(v.maxlen), enc.list(list(v)), _public_vars(enc, v))),
+    ("types", "SimpleNamespace", lambda enc, v: enc.dict(vars(v))),
+    ("builtins", "str", lambda enc, v: (enc.name(str(v)), _public_vars(enc, v))),
+    ("builtins", "bytes", lambda enc, v: (enc.encode(bytes(v)), _public_vars(enc, v))),
+    ("builtins", "bytearray", lambda enc, v: (enc.encode(bytearray(v)), _public_vars(enc, v))),
+    ("builtins", "int", lambda enc, v: (enc.encode(int(v)), _public_vars(enc, v))),
+    ("builtins", "float", lambda enc, v: (enc.encode(float(v)), _public_vars(enc, v))),
+    ("builtins", "complex", lambda enc, v: (enc.encode(complex(v)), _public_vars(enc, v))),
+    ("builtins", "tuple", lambda enc, v: (enc.tuple(tuple(v)), _public_vars(enc, v))),
+    ("builtins", "list", lambda enc, v: (enc.list(list(v)), _public_vars(enc, v))),
+    # defaultdict's factory is part of its behaviour; OrderedDict and Counter have none
+    ("builtins", "dict", lambda enc, v: (enc.encode(getattr(v, "default_factory", None)), enc.dict(dict(v)))),
+    ("builtins", "frozenset", lambda enc, v: (enc.unordered(b"E", v), _public_vars(enc, v))),
+    ("builtins", "set", lambda enc, v: (enc.unordered(b"e", v), _public_vars(enc, v))),
 )
 
 
-def _public_state(value: object) -> list[str]:
-    """Return the sorted public attribute names of a plain object, or raise if it has none."""
+def _is_numpy_type(cls: type) -> bool:
+    if cls.__module__.partition(".")[0] == "numpy":
+        return True
+    numpy = sys.modules.get("numpy")  # a subclass defined elsewhere: numpy is loaded already
+    return numpy is not None and issubclass(cls, numpy.ndarray | numpy.generic | numpy.dtype)
+
+
+def _encode_numpy(enc: _Encoder, value: Any) -> bool:
+    """Encode a numpy array, scalar or dtype; return False for other numpy objects."""
+    import numpy as np  # noqa: PLC0415  (only once a numpy value is seen)
+
     cls = type(value)
-    state = getattr(value, "__dict__", None)
-    slots = _slot_names(cls)
+    header = b"" if cls.__module__ == "numpy" else enc.class_header(cls)  # subclasses (masked...)
+    if isinstance(value, np.ndarray):
+        enc.out.append(b"A" + header + _str_bytes(_dtype_text(value.dtype)))
+        enc.encode(value.shape)
+        if value.dtype.hasobject:  # the buffer holds pointers: hash the elements instead
+            enc.list(value.ravel().tolist())
+        else:
+            flat = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
+            enc.out.append(_frame(b"a", memoryview(flat)))
+        masked = sys.modules.get("numpy.ma")
+        if masked is not None and isinstance(value, masked.MaskedArray):
+            enc.encode(masked.getmaskarray(value))
+            enc.encode(value.fill_value)
+        return True
+    if isinstance(value, np.generic):
+        enc.out.append(b"g" + header + _str_bytes(_dtype_text(value.dtype)))
+        if value.dtype.hasobject:
+            enc.encode(value.item())
+        else:
+            enc.out.append(_frame(b"a", value.tobytes()))
+        return True
+    if isinstance(value, np.dtype):
+        enc.out.append(b"p" + _str_bytes(_dtype_text(value)))
+        return True
+    return False
+
+
+def _dtype_text(dtype: Any) -> str:
+    return f"{dtype.str}{dtype.descr!r}" if dtype.fields else str(dtype.str)
+
+
+def _public_state(value: object) -> list[str]:
+    """Return the sorted public attribute names of a plain object, or raise."""
+    cls = type(value)
     opaque = _opaque_base(cls)
     if opaque is not None:
         what = "it is" if opaque == qualified_name(cls) else f"it extends {opaque}, which is"
@@ -442,62 +432,56 @@ def _public_state(value: object) -> list[str]:
             f"cannot hash {qualified_name(cls)} by content: {what} implemented in C with state "
             "that Python cannot see (a lock, a file, a generator...); define __cache_key__() on it"
         )
-    if not isinstance(state, dict) and not slots:
-        raise UnhashableValueError(f"cannot hash {qualified_name(cls)} by content; define __cache_key__()")
+    state = getattr(value, "__dict__", None)
+    if not isinstance(state, dict):
+        state = {}
     missing = object()
-    names = {name for name in (state or ()) if not name.startswith("_")}
-    has_private = any(name.startswith("_") for name in (state or ()))
-    for name in slots:
-        if getattr(value, name, missing) is not missing:
-            if name.startswith("_"):
-                has_private = True
-            else:
-                names.add(name)
-    if has_private and not names:
-        raise UnhashableValueError(
-            f"cannot hash {qualified_name(cls)} by content: it has only private (underscore) "
-            "attributes; define __cache_key__() on it"
-        )
-    if has_private and _library_base(cls) is not None:
-        # A library keeps the state that matters where it likes (torch keeps weights in
-        # _parameters): its public attributes alone could make two different objects equal.
-        raise UnhashableValueError(
-            f"cannot hash {qualified_name(cls)} by content: it derives from library class "
-            f"{_library_base(cls)}, which keeps state in private attributes; define __cache_key__()"
-        )
-    return sorted(names)  # attribute order depends on the order __init__ assigned them
+    for slot in _slot_names(cls):
+        slot_value = getattr(value, slot, missing)
+        if slot_value is not missing:
+            state = {**state, slot: slot_value}
+    names = sorted(name for name in state if not name.startswith("_"))  # assignment order varies
+    if len(names) < len(state):  # some state is private
+        if not names:
+            raise UnhashableValueError(
+                f"cannot hash {qualified_name(cls)} by content: it has only private (underscore) "
+                "attributes; define __cache_key__() on it"
+            )
+        library = _library_base(cls)
+        if library is not None:
+            # A library keeps what matters where it likes (torch keeps weights in _parameters):
+            # the public attributes alone could make two different objects hash equal.
+            raise UnhashableValueError(
+                f"cannot hash {qualified_name(cls)} by content: it derives from library class "
+                f"{library}, which keeps state in private attributes; define __cache_key__() on it"
+            )
+    return names
 
 
 _SLOTS: weakref.WeakKeyDictionary[type, tuple[str, ...]] = weakref.WeakKeyDictionary()
 _OPAQUE: weakref.WeakKeyDictionary[type, str | None] = weakref.WeakKeyDictionary()
-_HEADERS: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
-_IDENTITIES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
-_MARKERS: dict[str, str | None] = {}
-_MARKERS_LOCK = threading.Lock()  # guards the one-time build of _DISTRIBUTIONS
-_DISTRIBUTIONS: dict[str, list[str]] | None = None
 
 
 def _slot_names(cls: type) -> tuple[str, ...]:
     names = _SLOTS.get(cls)
     if names is None:
-        found: list[str] = []
+        found: dict[str, None] = {}
         for klass in cls.__mro__:
             slots = vars(klass).get("__slots__", ())
             for name in (slots,) if isinstance(slots, str) else slots:
-                if name not in ("__dict__", "__weakref__") and name not in found:
-                    found.append(name)
+                if name not in ("__dict__", "__weakref__"):
+                    found[name] = None
         names = _SLOTS[cls] = tuple(found)
     return names
 
 
 def _opaque_base(cls: type) -> str | None:
-    """Return the name of a base class implemented in C (with hidden state), or None."""
+    """Return the first class in `cls`'s MRO implemented in C (hidden state), or None."""
     if cls in _OPAQUE:
         return _OPAQUE[cls]
     found = None
-    for klass in cls.__mro__[:-1]:  # the last one is object
-        module = sys.modules.get(klass.__module__)
-        file = getattr(module, "__file__", None) or ""
+    for klass in cls.__mro__[:-1]:  # the last one is object, which has no state
+        file = getattr(sys.modules.get(klass.__module__), "__file__", None) or ""
         if (
             not klass.__flags__ & _HEAP_TYPE
             or klass.__module__ in sys.builtin_module_names
@@ -517,15 +501,8 @@ def _library_base(cls: type) -> str | None:
     return None
 
 
-def _is_numpy(cls: type, value: object) -> bool:
-    if cls.__module__.partition(".")[0] == "numpy":
-        return True
-    numpy = sys.modules.get("numpy")  # already imported by someone: the check costs nothing
-    return numpy is not None and isinstance(value, numpy.ndarray | numpy.generic)
-
-
 def qualified_name(obj: object) -> str:
-    """Return ``module.qualname`` of a class, function or module (of the type for others)."""
+    """Return ``module.qualname`` of a class, function or module (of its type for others)."""
     if isinstance(obj, types.ModuleType):
         return obj.__name__
     qualname = getattr(obj, "__qualname__", None)
@@ -541,16 +518,14 @@ def is_routine(obj: object) -> bool:
 
 def _memoized_identity(obj: object) -> str:
     """Return the code identity of a callable, memoized per class and function object."""
-    memoizable = isinstance(obj, type | types.FunctionType)
-    if memoizable:
-        cached = _IDENTITIES.get(obj)
-        if cached is not None:
-            return cached
+    memoize = isinstance(obj, type | types.FunctionType)
+    if memoize and (cached := _IDENTITIES.get(obj)) is not None:
+        return cached
     # signature imports this module: import it here, when the first code identity is needed
     from hypernodes.cache.signature import code_fingerprint  # noqa: PLC0415
 
     identity = code_fingerprint(obj)  # type: ignore[arg-type]
-    if memoizable:
+    if memoize:
         _IDENTITIES[obj] = identity
     return identity
 
@@ -559,18 +534,28 @@ def _module_identity(module: types.ModuleType) -> str:
     marker = library_marker(module.__name__)
     if marker is not None:
         return marker
+    import inspect  # noqa: PLC0415  (slow to import; only for a module passed as a value)
+
     try:
-        return blake2b(inspect.getsource(module).encode(), digest_size=_DIGEST_SIZE).hexdigest()
+        source = inspect.getsource(module)
     except (OSError, TypeError) as exc:
         raise UnhashableValueError(f"cannot hash module {module.__name__!r}: its source is unavailable") from exc
+    return blake2b(source.encode(), digest_size=_DIGEST_SIZE).hexdigest()
+
+
+# -- library code: represented by its distribution's version instead of being walked --------
+_MARKERS: dict[str, str | None] = {}  # top-level module name -> marker
+_DISTRIBUTIONS_LOCK = threading.Lock()  # guards the one-time build of _DISTRIBUTIONS
+_DISTRIBUTIONS: dict[str, list[str]] | None = None
 
 
 def library_marker(module_name: str | None) -> str | None:
     """Return ``"stdlib@3.11"`` or ``"dist==version"`` for library code, None for user code.
 
-    Code is a library's when its top-level package is in the standard library or is installed
-    under a ``site-packages`` / ``dist-packages`` directory; everything else (``__main__``,
-    your project, editable installs) is user code, whose source is walked instead.
+    Code belongs to a library when its top-level package is in the standard library or is
+    installed under a ``site-packages`` / ``dist-packages`` directory (and HyperNodes itself);
+    everything else (``__main__``, your project, editable installs) is user code, whose
+    source is walked instead.
     """
     if not module_name:
         return None
@@ -580,12 +565,10 @@ def library_marker(module_name: str | None) -> str | None:
     marker: str | None = None
     if top in sys.stdlib_module_names or top in ("builtins", "__future__"):
         marker = "stdlib@%d.%d" % sys.version_info[:2]
-    elif top == "hypernodes":  # ourselves, even from an editable install: a library to our users
+    elif top == "hypernodes":  # ourselves, also from an editable install: a library to users
         marker = _distribution_marker(top)
-    else:
-        paths = _module_paths(top)
-        if any(part in ("site-packages", "dist-packages") for p in paths for part in pathlib.PurePath(p).parts):
-            marker = _distribution_marker(top)
+    elif any(part in ("site-packages", "dist-packages") for p in _module_paths(top) for part in pathlib.PurePath(p).parts):
+        marker = _distribution_marker(top)
     _MARKERS[top] = marker
     return marker
 
@@ -608,12 +591,11 @@ def _distribution_marker(top: str) -> str:
     global _DISTRIBUTIONS
     import importlib.metadata  # noqa: PLC0415  (slow to import; needed only for library code)
 
-    with _MARKERS_LOCK:
+    with _DISTRIBUTIONS_LOCK:
         if _DISTRIBUTIONS is None:
             _DISTRIBUTIONS = importlib.metadata.packages_distributions()
-    names = sorted(set(_DISTRIBUTIONS.get(top, ())))
     versions = []
-    for name in names:
+    for name in sorted(set(_DISTRIBUTIONS.get(top, ()))):
         try:
             versions.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:

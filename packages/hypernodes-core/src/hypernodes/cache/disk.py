@@ -113,7 +113,14 @@ class DiskCache(Cache):
         self._warned: set[str] = set()  # entry paths already reported as corrupt
         self._approx_size: int | None = None  # bytes on disk: last measured + written since
         self._stores_since_scan = 0
-        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.mkdir(parents=True, exist_ok=True)
+        except (FileExistsError, NotADirectoryError) as exc:
+            raise InvalidArgumentError(
+                f"DiskCache(path={self._root!r}) must be a directory, but a file is in the way; "
+                "pass a directory path",
+                input_name="path",
+            ) from exc
         tag = self.path / "CACHEDIR.TAG"
         if not tag.exists():
             self._write_atomically(str(tag), _CACHEDIR_TAG)

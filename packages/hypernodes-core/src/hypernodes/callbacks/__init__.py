@@ -1,0 +1,1 @@
+"""Observing runs: the PipelineCallback hooks, their dispatch, progress bars and tracing."""

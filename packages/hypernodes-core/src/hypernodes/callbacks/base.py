@@ -57,7 +57,7 @@ class PipelineCallback:
         """Call when one map item finished successfully."""
 
     def on_map_end(self, ctx: CallbackContext, duration: float) -> None:
-        """Call when a map ends."""
+        """Call when a map ends, also when some of its items failed."""
 
     def on_nested_pipeline_start(self, ctx: CallbackContext, node: str) -> None:
         """Call when a nested pipeline node starts; `ctx` is the enclosing pipeline's."""

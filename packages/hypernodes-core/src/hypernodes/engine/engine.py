@@ -119,18 +119,19 @@ class PipelineExecutionEngine:
         if dispatcher is not None:
             dispatcher.emit("on_map_start", ctx.callback_context, len(items))
             started = perf_counter()
-        if ctx.cache is not None and inputs:
-            self._sign_broadcast(plan, inputs, ctx)
-        results = ctx.config.backend.map(pipeline, items, inputs, ctx, output_name) if items else []
+        try:
+            if ctx.cache is not None and inputs:
+                self._sign_broadcast(plan, inputs, ctx)
+            results = ctx.config.backend.map(pipeline, items, inputs, ctx, output_name) if items else []
+        finally:  # also when items failed, so progress bars and spans are closed
+            if dispatcher is not None:
+                dispatcher.emit("on_map_end", ctx.callback_context, perf_counter() - started)
         if len(results) != len(items):
             raise HyperNodesError(
                 f"the executor returned {len(results)} results for {len(items)} map items of "
                 f"pipeline {pipeline.name!r}; this is a bug in {type(ctx.config.executor).__name__}"
             )
-        outputs = {name: [result[name] for result in results] for name in plan.outputs}
-        if dispatcher is not None:
-            dispatcher.emit("on_map_end", ctx.callback_context, perf_counter() - started)
-        return outputs
+        return {name: [result[name] for result in results] for name in plan.outputs}
 
     # -- what executors call ----------------------------------------------------------------------
 

@@ -96,6 +96,14 @@ class CallbackBehaviour:
         assert [e.subject for e in recorder.hooks("on_node_error")] == [("explode", "ValueError")]
         assert recorder.hooks("on_node_end") == []
 
+    def test_map_end_fires_also_when_an_item_fails(self, executor: Executor) -> None:
+        recorder = RecordingCallback()
+        p = Pipeline(nodes=[explode], name="p")
+        with pytest.raises(ValueError):
+            p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        assert len(recorder.hooks("on_map_start")) == len(recorder.hooks("on_map_end")) == 1
+        assert [e.item_index for e in recorder.hooks("on_node_error")] == [1]
+
     def test_raising_callback_warns_once_and_the_run_goes_on(self, executor: Executor) -> None:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[double, square], name="p")
