@@ -373,7 +373,7 @@ _STDLIB: tuple[tuple[str, str, _Plan], ...] = (
     ("builtins", "tuple", lambda enc, v: (enc.tuple(tuple(v)), _public_vars(enc, v))),
     ("builtins", "list", lambda enc, v: (enc.list(list(v)), _public_vars(enc, v))),
     # defaultdict's factory is part of its behaviour; OrderedDict and Counter have none
-    ("builtins", "dict", lambda enc, v: (enc.encode(getattr(v, "default_factory", None)), enc.dict(dict(v)))),
+    ("builtins", "dict", lambda enc, v: (enc.encode(getattr(v, "default_factory", None)), enc.dict(dict(v)), _public_vars(enc, v))),
     ("builtins", "frozenset", lambda enc, v: (enc.unordered(b"E", v), _public_vars(enc, v))),
     ("builtins", "set", lambda enc, v: (enc.unordered(b"e", v), _public_vars(enc, v))),
 )
@@ -441,12 +441,13 @@ def _public_state(value: object) -> list[str]:
         if slot_value is not missing:
             state = {**state, slot: slot_value}
     names = sorted(name for name in state if not name.startswith("_"))  # assignment order varies
+    if not names:
+        # No content: such objects are usually compared by identity (sentinels, handles).
+        what = "only private (underscore) attributes" if state else "no attributes"
+        raise UnhashableValueError(
+            f"cannot hash {qualified_name(cls)} by content: it has {what}; define __cache_key__() on it"
+        )
     if len(names) < len(state):  # some state is private
-        if not names:
-            raise UnhashableValueError(
-                f"cannot hash {qualified_name(cls)} by content: it has only private (underscore) "
-                "attributes; define __cache_key__() on it"
-            )
         library = _library_base(cls)
         if library is not None:
             # A library keeps what matters where it likes (torch keeps weights in _parameters):

@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+import asyncio
+import contextvars
+from pathlib import Path
+
+import pytest
+
+from hypernodes import InlineExecutor, NodeTimeoutError, Pipeline, RuntimeConfig, node
+from hypernodes.testing.nodes import async_add_one, double, read_calls, record_call, square
+
+INLINE = RuntimeConfig(executor=InlineExecutor())
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="unset")
+
+
+@node(output_name="seen")
+def read_context(x: int) -> str:
+    return request_id.get()
+
+
+@node(output_name="seen")
+async def read_context_async(x: int) -> str:
+    await asyncio.sleep(0)
+    return request_id.get()
+
+
+def test_sync_run_with_async_nodes_works_inside_a_running_event_loop() -> None:
+    p = Pipeline(nodes=[async_add_one], config=INLINE)
+
+    async def handler() -> dict[str, list[int]]:  # like a Jupyter cell or an async web handler
+        return p.map(inputs={"x": [1, 2]}, map_over="x")
+
+    assert asyncio.run(handler()) == {"y": [2, 3]}
+
+
+def test_async_node_may_itself_run_a_pipeline_with_async_nodes() -> None:
+    inner = Pipeline(nodes=[async_add_one], config=INLINE)
+
+    @node(output_name="z")
+    async def outer_step(x: int) -> int:
+        return int(inner.run(inputs={"x": x})["y"]) * 10
+
+    assert Pipeline(nodes=[outer_step], config=INLINE).run(inputs={"x": 1}) == {"z": 20}
+
+
+@pytest.mark.parametrize("reader", [read_context, read_context_async])
+def test_nodes_see_the_callers_context_variables(reader: object) -> None:
+    token = request_id.set("req-42")
+    try:
+        for config in (INLINE, INLINE.replace(timeout=5.0), INLINE.replace(retries=1)):
+            assert Pipeline(nodes=[reader], config=config).run(inputs={"x": 1}) == {"seen": "req-42"}  # type: ignore[list-item]
+    finally:
+        request_id.reset(token)
+
+
+def test_timeouts_are_retried(tmp_path: Path) -> None:
+    log = str(tmp_path / "calls.log")
+
+    @node(output_name="y")
+    def slow_first(x: int) -> int:
+        record_call(log, "call")
+        if len(read_calls(log)) == 1:
+            import time
+
+            time.sleep(2)
+        return x
+
+    p = Pipeline(nodes=[slow_first], config=INLINE.replace(timeout=0.2, retries=1))
+    assert p.run(inputs={"x": 3}) == {"y": 3}
+    assert read_calls(log) == ["call", "call"]
+
+
+def test_timeout_error_names_node_path_and_item() -> None:
+    @node(output_name="y")
+    async def stuck(x: int) -> int:
+        await asyncio.sleep(5)
+        return x
+
+    inner = Pipeline(nodes=[stuck], name="inner").as_node(map_over="x", name="per_item")
+    outer = Pipeline(nodes=[inner], name="prep", config=INLINE.replace(timeout=0.1))
+    with pytest.raises(NodeTimeoutError) as info:
+        outer.run(inputs={"x": [1]})
+    assert str(info.value).startswith("node 'stuck' (prep > per_item, map item 0) ran past timeout=0.1s.")
+    assert info.value.node_name == "stuck"
+
+
+def test_plan_precomputes_steps_once() -> None:
+    p = Pipeline(nodes=[double, square])
+    plan = p.plan()
+    assert [(s.name, s.parameters, s.output_names, s.dependencies) for s in plan.steps] == [
+        ("double", ("x",), ("doubled",), ()),
+        ("square", ("x",), ("squared",), ()),
+    ]
+    p.run(inputs={"x": 1}, config=INLINE)
+    assert p.plan() is plan
