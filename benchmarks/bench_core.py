@@ -95,17 +95,23 @@ class Timing:
     best: float
 
 
-def measure(call: Callable[[], Any], *, repeat: int, min_time: float) -> tuple[float, float]:
-    """Time `call` timeit-style after a warm-up; return the median and best seconds per call.
+def measure(contenders: Sequence[Contender], *, repeat: int, min_time: float) -> list[Timing]:
+    """Time each contender timeit-style after a warm-up; return the median and best seconds per call.
 
-    Each repeat runs `call` enough times to last about `min_time`. As in ``timeit``, the
-    garbage collector is off while timing.
+    A repeat runs a contender's call enough times to last about `min_time`. The repeats are
+    interleaved (one of each contender per round), so a burst of load from other processes
+    slows every contender alike. As in ``timeit``, the garbage collector is off while timing.
     """
-    call()  # warm-up: plans, lazy imports and first-call caches of every tool
-    timer = timeit.Timer(call)
-    number = max(1, round(min_time / max(timer.timeit(1), 1e-9)))
-    runs = [seconds / number for seconds in timer.repeat(repeat, number)]
-    return statistics.median(runs), min(runs)
+    timers = []
+    for contender in contenders:
+        contender.call()  # warm-up: plans, lazy imports and first-call caches of every tool
+        timer = timeit.Timer(contender.call)
+        timers.append((timer, max(1, round(min_time / max(timer.timeit(1), 1e-9)))))
+    samples: list[list[float]] = [[] for _ in contenders]
+    for _ in range(repeat):
+        for (timer, number), runs in zip(timers, samples):
+            runs.append(timer.timeit(number) / number)
+    return [Timing(tool=c.tool, median=statistics.median(runs), best=min(runs)) for c, runs in zip(contenders, samples)]
 
 
 # -- the node functions, and plain Python doing the same work ---------------------------------------
@@ -329,11 +335,7 @@ def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[T
         got = contender.result(contender.call())
         if got != expected:
             raise AssertionError(f"{scenario.key}: {contender.tool} returned {got!r:.200}, not {expected!r:.200}")
-    timings = []
-    for contender in scenario.contenders:
-        median, best = measure(contender.call, repeat=repeat, min_time=min_time)
-        timings.append(Timing(tool=contender.tool, median=median, best=best))
-    return timings
+    return measure(scenario.contenders, repeat=repeat, min_time=min_time)
 
 
 # -- tables, targets and the report ---------------------------------------------------------------
@@ -538,7 +540,7 @@ def profile(scenario: Scenario, seconds: float = 2.0) -> None:
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description="Measure HyperNodes' overhead per node and per item.")
     parser.add_argument("--quick", action="store_true", help="3 short repeats, 1,000 map items, no report")
-    parser.add_argument("--repeat", type=int, help="repeats per tool (default 7; --quick: 3)")
+    parser.add_argument("--repeat", type=int, help="repeats per tool (default 11; --quick: 3)")
     parser.add_argument("--items", type=int, help=f"map items (default {MAP_ITEMS:,}; --quick: {QUICK_MAP_ITEMS:,})")
     parser.add_argument("--scenario", action="append", choices=("chain", "wide", "map"), help="only these (repeatable)")
     parser.add_argument("--peers", nargs="*", choices=tuple(PEERS), default=list(PEERS), help="peers to compare with")
@@ -552,8 +554,8 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
 
 def main(argv: Sequence[str]) -> None:
     args = parse_args(argv)
-    repeat = args.repeat or (3 if args.quick else 7)
-    min_time = 0.02 if args.quick else 0.2
+    repeat = args.repeat or (3 if args.quick else 11)
+    min_time = 0.02 if args.quick else 0.1
     items = args.items or (QUICK_MAP_ITEMS if args.quick else MAP_ITEMS)
     peers = installed_peers(args.peers)
     builders: dict[str, Callable[[], Scenario]] = {
@@ -564,7 +566,7 @@ def main(argv: Sequence[str]) -> None:
     if args.profile:
         profile(builders[args.profile]())
         return
-    timing = f"median and best of {repeat} repeats of about {min_time:g} s each, after a warm-up call"
+    timing = f"median and best of {repeat} interleaved repeats of about {min_time:g} s each, after a warm-up call"
     print(f"{platform.python_implementation()} {platform.python_version()} on {cpu_model()}; {timing}\n")
     results: Results = {}
     for key in args.scenario or builders:

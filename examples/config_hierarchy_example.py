@@ -85,6 +85,8 @@ def show(title: str, pipeline: Pipeline, call_site: RuntimeConfig | None = None)
 
 
 def main() -> None:
+    print("Each table is pipeline.explain(); 'ran:' then lists which labelled executor really ran")
+    print("which pipeline (a nested pipeline mapped over documents shows as 'embedding x2 items').")
     show("1. library default (no config anywhere)", indexing)
 
     set_default_config(config("global"))

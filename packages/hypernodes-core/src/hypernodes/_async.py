@@ -50,9 +50,11 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
     if threading.current_thread() is _loop_thread:
         return _run_in_fresh_thread(coro, context)
     future: concurrent.futures.Future[T] = concurrent.futures.Future()
+    started: list[asyncio.Task[T]] = []
 
     def start() -> None:  # runs on the bridge loop, inside `context`
         task = loop.create_task(coro)
+        started.append(task)
 
         def copy_result(done: asyncio.Task[T]) -> None:
             if done.cancelled():
@@ -65,7 +67,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         task.add_done_callback(copy_result)
 
     loop.call_soon_threadsafe(start, context=context)
-    return future.result()
+    try:
+        return future.result()
+    except BaseException:
+        if not future.done():  # the caller was interrupted (Ctrl-C): stop the coroutine too
+            loop.call_soon_threadsafe(lambda: [task.cancel() for task in started])
+        raise
 
 
 def _run_in_fresh_thread(coro: Coroutine[Any, Any, T], context: contextvars.Context) -> T:

@@ -93,3 +93,37 @@ def test_plan_precomputes_steps_once() -> None:
     ]
     p.run(inputs={"x": 1}, config=INLINE)
     assert p.plan() is plan
+
+
+def test_error_in_a_nested_map_names_every_item_on_the_path() -> None:
+    from hypernodes.testing.nodes import explode
+
+    inner = Pipeline(nodes=[explode], name="inner").as_node(map_over="x", name="per_x")
+    outer = Pipeline(nodes=[inner], name="corpus", config=INLINE)
+    with pytest.raises(ValueError) as info:
+        outer.map(inputs={"x": [[1], [0, 2]]}, map_over="x")
+    assert info.value.__notes__ == ["in node 'explode' of corpus[item 1] > per_x, map item 1"]
+
+
+def test_callback_context_tells_nested_map_items_apart() -> None:
+    from hypernodes.testing.recording import RecordingCallback
+
+    recorder = RecordingCallback()
+    inner = Pipeline(nodes=[double], name="inner").as_node(map_over="x", name="per_x")
+    outer = Pipeline(nodes=[inner], name="corpus")
+    outer.map(inputs={"x": [[1], [2, 3]]}, map_over="x", config=INLINE.replace(callbacks=[recorder]))
+    seen: list[tuple[int | None, ...]] = []
+
+    class Indices(RecordingCallback):
+        def on_node_end(self, ctx, node, outputs, duration):  # type: ignore[no-untyped-def]
+            seen.append(ctx.item_indices)
+
+    outer.map(inputs={"x": [[1], [2, 3]]}, map_over="x", config=INLINE.replace(callbacks=[Indices()]))
+    assert seen == [(0, 0), (1, 0), (1, 1)]
+
+
+def test_listing_a_node_twice_says_so() -> None:
+    from hypernodes import DependencyError
+
+    with pytest.raises(DependencyError, match="listed twice"):
+        Pipeline(nodes=[double, double])

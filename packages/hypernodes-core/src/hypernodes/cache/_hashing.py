@@ -138,7 +138,7 @@ def encode_value(value: object, out: list[bytes], identity: CodeIdentity) -> Non
 def _frame(tag: bytes, data: bytes | bytearray | memoryview) -> bytes:
     size = len(data)
     if size < _LARGE:
-        return b"%b%d:%b" % (tag, size, data)
+        return b"%b%d:%b" % (tag, size, data if isinstance(data, bytes) else bytes(data))
     # A large buffer is framed by its own digest, so it is never copied into the output.
     return b"%b%d#%b" % (tag, size, blake2b(data, digest_size=_DIGEST_SIZE).digest())
 
@@ -178,13 +178,13 @@ class _Encoder:
         if scalar is not None:
             self.out.append(scalar(value))
         elif cls is tuple:
-            self.tuple(value)  # type: ignore[arg-type]
+            self.encode_tuple(value)  # type: ignore[arg-type]
         elif cls is list:
-            self.list(value)  # type: ignore[arg-type]
+            self.encode_list(value)  # type: ignore[arg-type]
         elif cls is dict:
-            self.dict(value)  # type: ignore[arg-type]
+            self.encode_dict(value)  # type: ignore[arg-type]
         elif cls is set or cls is frozenset:
-            self.unordered(b"e" if cls is set else b"E", value)  # type: ignore[arg-type]
+            self.encode_set(b"e" if cls is set else b"E", value)  # type: ignore[arg-type]
         else:
             plan = _PLANS.get(cls)
             if plan is None:
@@ -212,16 +212,16 @@ class _Encoder:
                 exc.path = f"[{index}]{exc.path}"
                 raise
 
-    def tuple(self, value: tuple[Any, ...]) -> None:
+    def encode_tuple(self, value: tuple[Any, ...]) -> None:
         self.out.append(b"t%d:" % len(value))
         self._items(value)
 
-    def list(self, value: list[Any]) -> None:
+    def encode_list(self, value: list[Any]) -> None:
         if self.enter(value, b"l%d:" % len(value)):
             self._items(value)
             del self.stack[id(value)]
 
-    def dict(self, value: dict[Any, Any]) -> None:
+    def encode_dict(self, value: dict[Any, Any]) -> None:
         # Insertion order, not sorted: it works for mixed key types, is deterministic, and a
         # node can observe it, so two dicts that iterate differently do not share a key.
         if not self.enter(value, b"d%d:" % len(value)):
@@ -235,7 +235,7 @@ class _Encoder:
                 raise
         del self.stack[id(value)]
 
-    def unordered(self, tag: bytes, value: set[Any] | frozenset[Any]) -> None:
+    def encode_set(self, tag: bytes, value: set[Any] | frozenset[Any]) -> None:
         # A set of strings iterates in an order that changes with PYTHONHASHSEED: sort the
         # encodings of the elements instead.
         parts = []
@@ -291,37 +291,66 @@ _CALLABLE_TYPES = (
 def _plan_for(cls: type) -> _Plan:
     """Choose how values of `cls` are encoded; the order of the checks matters."""
     if callable(getattr(cls, "__cache_key__", None)):
-        return lambda enc, v: (enc.out.append(b"K" + enc.class_header(cls)), enc.encode(v.__cache_key__()))
+        return _encode_cache_key
     if _is_numpy_type(cls):
-        return lambda enc, v: _encode_numpy(enc, v) or _encode_object(enc, v)
+        return _encode_numpy
     if issubclass(cls, type):
-        return lambda enc, v: enc.out.append(b"C" + _str_bytes(qualified_name(v)) + _str_bytes(enc.identity(v)))
+        return _encode_class
     if issubclass(cls, _CALLABLE_TYPES):
-        return lambda enc, v: enc.out.append(b"F" + _str_bytes(enc.identity(v)))
+        return _encode_callable
     if issubclass(cls, types.ModuleType):
-        return lambda enc, v: enc.out.append(b"M" + _str_bytes(v.__name__) + _str_bytes(_module_identity(v)))
+        return _encode_module
     if issubclass(cls, enum.Enum):
-        return lambda enc, v: (enc.out.append(b"n" + enc.class_header(cls)), enc.encode(v._value_))
+        return _encode_enum
     for module_name, attribute, plan in _STDLIB:
-        module = sys.modules.get(module_name)  # a value of a type can only exist once its module is loaded
+        module = sys.modules.get(module_name)  # a value of a type exists only once its module is loaded
         base = getattr(module, attribute, None)
         if isinstance(base, type) and issubclass(cls, base):
-            if cls is base:
-                return plan
-            return lambda enc, v: (enc.out.append(b"x" + enc.class_header(cls)), plan(enc, v))
+            return plan if cls is base else functools.partial(_encode_subclass, plan)
     if dataclasses.is_dataclass(cls):
         fields = [f.name for f in dataclasses.fields(cls) if f.compare]  # what == compares
-        return lambda enc, v: enc.attributes(b"D", v, fields)
+        return functools.partial(_encode_fields, b"D", fields)
     pydantic_fields = getattr(cls, "__pydantic_fields__", None)
     if isinstance(pydantic_fields, dict) and hasattr(cls, "model_dump"):
-        names = list(pydantic_fields)
-        return lambda enc, v: (enc.attributes(b"P", v, names), enc.encode(_pydantic_extra(v)))
+        return functools.partial(_encode_pydantic, list(pydantic_fields))
     return _encode_object
 
 
-def _pydantic_extra(value: Any) -> dict[str, Any] | None:
-    extra = getattr(value, "__pydantic_extra__", None)
-    return dict(extra) if extra else None
+def _encode_cache_key(enc: _Encoder, value: Any) -> None:
+    enc.out.append(b"K" + enc.class_header(type(value)))
+    enc.encode(value.__cache_key__())
+
+
+def _encode_class(enc: _Encoder, value: type) -> None:
+    enc.out.append(b"C" + _str_bytes(qualified_name(value)) + _str_bytes(enc.identity(value)))
+
+
+def _encode_callable(enc: _Encoder, value: object) -> None:
+    enc.out.append(b"F" + _str_bytes(enc.identity(value)))
+
+
+def _encode_module(enc: _Encoder, value: types.ModuleType) -> None:
+    enc.out.append(b"M" + _str_bytes(value.__name__) + _str_bytes(_module_identity(value)))
+
+
+def _encode_enum(enc: _Encoder, value: enum.Enum) -> None:
+    enc.out.append(b"n" + enc.class_header(type(value)))
+    enc.encode(value._value_)
+
+
+def _encode_subclass(plan: _Plan, enc: _Encoder, value: object) -> None:
+    enc.out.append(b"x" + enc.class_header(type(value)))
+    plan(enc, value)
+
+
+def _encode_fields(tag: bytes, fields: list[str], enc: _Encoder, value: object) -> None:
+    enc.attributes(tag, value, fields)
+
+
+def _encode_pydantic(fields: list[str], enc: _Encoder, value: object) -> None:
+    enc.attributes(b"P", value, fields)
+    extra = getattr(value, "__pydantic_extra__", None)  # extra="allow" fields
+    enc.encode(dict(extra) if extra else None)
 
 
 def _encode_object(enc: _Encoder, value: object) -> None:
@@ -331,14 +360,23 @@ def _encode_object(enc: _Encoder, value: object) -> None:
         enc.attributes(b"o", value, _public_state(value))
 
 
-def _public_vars(enc: _Encoder, value: object) -> None:
-    """Encode the public attributes of an instance of a builtin subclass (none for most)."""
-    state = getattr(value, "__dict__", None) or {}
-    names = sorted(name for name in state if not name.startswith("_"))
-    enc.out.append(b"%d:" % len(names))
-    for name in names:
-        enc.name(name)
-        enc.encode(state[name])
+def _builtin_subclass(convert: Callable[[Any], object]) -> _Plan:
+    """Encode an instance of a builtin subclass as the builtin value, then its public attributes."""
+
+    def plan(enc: _Encoder, value: Any) -> None:
+        enc.encode(convert(value))
+        state = getattr(value, "__dict__", None) or {}
+        enc.encode({name: state[name] for name in sorted(state) if not name.startswith("_")})
+
+    return plan
+
+
+def _encode_text(enc: _Encoder, value: object) -> None:
+    enc.name(str(value))
+
+
+def _encode_date(enc: _Encoder, value: Any) -> None:
+    enc.name(value.isoformat())
 
 
 def _encode_datetime(enc: _Encoder, value: Any) -> None:  # datetime.datetime or datetime.time
@@ -346,36 +384,49 @@ def _encode_datetime(enc: _Encoder, value: Any) -> None:  # datetime.datetime or
     enc.encode((value.fold, None if value.tzinfo is None else str(value.tzinfo)))
 
 
+def _encode_timedelta(enc: _Encoder, value: Any) -> None:
+    enc.encode((value.days, value.seconds, value.microseconds))
+
+
+def _encode_span(enc: _Encoder, value: Any) -> None:  # range or slice
+    enc.encode((value.start, value.stop, value.step))
+
+
+def _encode_deque(enc: _Encoder, value: Any) -> None:
+    enc.encode(value.maxlen)
+    enc.encode_list(list(value))
+
+
 # (module, class, plan), checked in order with issubclass, so subclasses come before their
 # bases. A subclass is encoded like its base, after its own class header.
 _STDLIB: tuple[tuple[str, str, _Plan], ...] = (
-    ("pathlib", "PurePath", lambda enc, v: enc.name(str(v))),
+    ("pathlib", "PurePath", _encode_text),
     ("datetime", "datetime", _encode_datetime),
-    ("datetime", "date", lambda enc, v: enc.name(v.isoformat())),
+    ("datetime", "date", _encode_date),
     ("datetime", "time", _encode_datetime),
-    ("datetime", "timedelta", lambda enc, v: enc.encode((v.days, v.seconds, v.microseconds))),
+    ("datetime", "timedelta", _encode_timedelta),
     ("datetime", "timezone", lambda enc, v: enc.name(repr(v))),
-    ("decimal", "Decimal", lambda enc, v: enc.name(str(v))),
+    ("decimal", "Decimal", _encode_text),
     ("fractions", "Fraction", lambda enc, v: enc.encode((v.numerator, v.denominator))),
     ("uuid", "UUID", lambda enc, v: enc.name(v.hex)),
     ("re", "Pattern", lambda enc, v: enc.encode((v.pattern, v.flags))),
-    ("builtins", "range", lambda enc, v: enc.encode((v.start, v.stop, v.step))),
-    ("builtins", "slice", lambda enc, v: enc.encode((v.start, v.stop, v.step))),
+    ("builtins", "range", _encode_span),
+    ("builtins", "slice", _encode_span),
     ("builtins", "memoryview", lambda enc, v: enc.out.append(_frame(b"m", v.tobytes()))),
-    ("collections", "deque", lambda enc, v: (enc.encode(v.maxlen), enc.list(list(v)), _public_vars(enc, v))),
-    ("types", "SimpleNamespace", lambda enc, v: enc.dict(vars(v))),
-    ("builtins", "str", lambda enc, v: (enc.name(str(v)), _public_vars(enc, v))),
-    ("builtins", "bytes", lambda enc, v: (enc.encode(bytes(v)), _public_vars(enc, v))),
-    ("builtins", "bytearray", lambda enc, v: (enc.encode(bytearray(v)), _public_vars(enc, v))),
-    ("builtins", "int", lambda enc, v: (enc.encode(int(v)), _public_vars(enc, v))),
-    ("builtins", "float", lambda enc, v: (enc.encode(float(v)), _public_vars(enc, v))),
-    ("builtins", "complex", lambda enc, v: (enc.encode(complex(v)), _public_vars(enc, v))),
-    ("builtins", "tuple", lambda enc, v: (enc.tuple(tuple(v)), _public_vars(enc, v))),
-    ("builtins", "list", lambda enc, v: (enc.list(list(v)), _public_vars(enc, v))),
+    ("collections", "deque", _encode_deque),
+    ("types", "SimpleNamespace", lambda enc, v: enc.encode_dict(dict(vars(v)))),
+    ("builtins", "str", _builtin_subclass(str)),
+    ("builtins", "bytes", _builtin_subclass(bytes)),
+    ("builtins", "bytearray", _builtin_subclass(bytearray)),
+    ("builtins", "int", _builtin_subclass(int)),
+    ("builtins", "float", _builtin_subclass(float)),
+    ("builtins", "complex", _builtin_subclass(complex)),
+    ("builtins", "tuple", _builtin_subclass(tuple)),
+    ("builtins", "list", _builtin_subclass(list)),
     # defaultdict's factory is part of its behaviour; OrderedDict and Counter have none
-    ("builtins", "dict", lambda enc, v: (enc.encode(getattr(v, "default_factory", None)), enc.dict(dict(v)), _public_vars(enc, v))),
-    ("builtins", "frozenset", lambda enc, v: (enc.unordered(b"E", v), _public_vars(enc, v))),
-    ("builtins", "set", lambda enc, v: (enc.unordered(b"e", v), _public_vars(enc, v))),
+    ("builtins", "dict", _builtin_subclass(lambda v: (getattr(v, "default_factory", None), dict(v)))),
+    ("builtins", "frozenset", _builtin_subclass(frozenset)),
+    ("builtins", "set", _builtin_subclass(set)),
 )
 
 
@@ -386,9 +437,9 @@ def _is_numpy_type(cls: type) -> bool:
     return numpy is not None and issubclass(cls, numpy.ndarray | numpy.generic | numpy.dtype)
 
 
-def _encode_numpy(enc: _Encoder, value: Any) -> bool:
-    """Encode a numpy array, scalar or dtype; return False for other numpy objects."""
-    import numpy as np  # noqa: PLC0415  (only once a numpy value is seen)
+def _encode_numpy(enc: _Encoder, value: Any) -> None:
+    """Encode a numpy array, scalar or dtype; other numpy objects by their public state."""
+    import numpy as np  # only once a numpy value is seen
 
     cls = type(value)
     header = b"" if cls.__module__ == "numpy" else enc.class_header(cls)  # subclasses (masked...)
@@ -396,26 +447,24 @@ def _encode_numpy(enc: _Encoder, value: Any) -> bool:
         enc.out.append(b"A" + header + _str_bytes(_dtype_text(value.dtype)))
         enc.encode(value.shape)
         if value.dtype.hasobject:  # the buffer holds pointers: hash the elements instead
-            enc.list(value.ravel().tolist())
+            enc.encode_list(value.ravel().tolist())
         else:
             flat = np.ascontiguousarray(value).reshape(-1).view(np.uint8)
-            enc.out.append(_frame(b"a", memoryview(flat)))
+            enc.out.append(_frame(b"a", memoryview(flat)))  # type: ignore[arg-type]
         masked = sys.modules.get("numpy.ma")
         if masked is not None and isinstance(value, masked.MaskedArray):
             enc.encode(masked.getmaskarray(value))
             enc.encode(value.fill_value)
-        return True
-    if isinstance(value, np.generic):
+    elif isinstance(value, np.generic):
         enc.out.append(b"g" + header + _str_bytes(_dtype_text(value.dtype)))
         if value.dtype.hasobject:
             enc.encode(value.item())
         else:
             enc.out.append(_frame(b"a", value.tobytes()))
-        return True
-    if isinstance(value, np.dtype):
+    elif isinstance(value, np.dtype):
         enc.out.append(b"p" + _str_bytes(_dtype_text(value)))
-        return True
-    return False
+    else:  # a Generator, a ufunc...
+        _encode_object(enc, value)
 
 
 def _dtype_text(dtype: Any) -> str:
@@ -523,7 +572,7 @@ def _memoized_identity(obj: object) -> str:
     if memoize and (cached := _IDENTITIES.get(obj)) is not None:
         return cached
     # signature imports this module: import it here, when the first code identity is needed
-    from hypernodes.cache.signature import code_fingerprint  # noqa: PLC0415
+    from hypernodes.cache.signature import code_fingerprint
 
     identity = code_fingerprint(obj)  # type: ignore[arg-type]
     if memoize:
@@ -535,7 +584,7 @@ def _module_identity(module: types.ModuleType) -> str:
     marker = library_marker(module.__name__)
     if marker is not None:
         return marker
-    import inspect  # noqa: PLC0415  (slow to import; only for a module passed as a value)
+    import inspect  # slow to import; only for a module passed as a value
 
     try:
         source = inspect.getsource(module)
@@ -565,13 +614,16 @@ def library_marker(module_name: str | None) -> str | None:
         return _MARKERS[top]
     marker: str | None = None
     if top in sys.stdlib_module_names or top in ("builtins", "__future__"):
-        marker = "stdlib@%d.%d" % sys.version_info[:2]
-    elif top == "hypernodes":  # ourselves, also from an editable install: a library to users
-        marker = _distribution_marker(top)
-    elif any(part in ("site-packages", "dist-packages") for p in _module_paths(top) for part in pathlib.PurePath(p).parts):
+        marker = f"stdlib@{sys.version_info[0]}.{sys.version_info[1]}"
+    elif top == "hypernodes" or _is_installed(top):  # ourselves too, even when editable
         marker = _distribution_marker(top)
     _MARKERS[top] = marker
     return marker
+
+
+def _is_installed(top: str) -> bool:
+    site = ("site-packages", "dist-packages")
+    return any(part in site for path in _module_paths(top) for part in pathlib.PurePath(path).parts)
 
 
 def _module_paths(top: str) -> list[str]:
@@ -590,13 +642,14 @@ def _module_paths(top: str) -> list[str]:
 
 def _distribution_marker(top: str) -> str:
     global _DISTRIBUTIONS
-    import importlib.metadata  # noqa: PLC0415  (slow to import; needed only for library code)
+    import importlib.metadata  # slow to import; needed only for library code
 
     with _DISTRIBUTIONS_LOCK:
         if _DISTRIBUTIONS is None:
-            _DISTRIBUTIONS = importlib.metadata.packages_distributions()
+            _DISTRIBUTIONS = dict(importlib.metadata.packages_distributions())
+        distributions = _DISTRIBUTIONS
     versions = []
-    for name in sorted(set(_DISTRIBUTIONS.get(top, ()))):
+    for name in sorted(set(distributions.get(top, ()))):
         try:
             versions.append(f"{name}=={importlib.metadata.version(name)}")
         except importlib.metadata.PackageNotFoundError:

@@ -349,7 +349,8 @@ class _HashingWriter:
     def write(self, data: bytes) -> int:
         self.hasher.update(data)
         self.size += len(data)
-        return self.file.write(data)
+        self.file.write(data)
+        return len(data)
 
 
 def _checksum(fields: tuple[int, int, int, float], inner: bytes) -> bytes:
@@ -373,9 +374,9 @@ def _verify(data: bytes, signature: bytes) -> int:
     magic, name_len, sig_len, payload_len, created, checksum = _HEADER.unpack_from(data)
     if magic != _MAGIC:
         raise _CorruptEntryError("it is not a HyperNodes cache entry (or another version's)")
-    start = _HEADER.size + name_len + sig_len
+    start: int = _HEADER.size + name_len + sig_len
     if len(data) != start + payload_len:
-        raise _CorruptEntryError(f"it is truncated ({len(data)} of {start + payload_len} bytes)")
+        raise _CorruptEntryError(f"it has {len(data)} bytes instead of {start + payload_len} (truncated?)")
     view = memoryview(data)
     inner = blake2b(view[_HEADER.size :], digest_size=16).digest()
     if _checksum((name_len, sig_len, payload_len, created), inner) != checksum:

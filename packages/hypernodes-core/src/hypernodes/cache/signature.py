@@ -282,7 +282,7 @@ def _imported_module(name: str, level: int, package: object) -> str:
     described by its whole source file, found without executing it.
     """
     try:
-        absolute = importlib.util.resolve_name("." * level + name, package) if level else name
+        absolute = importlib.util.resolve_name("." * level + name, str(package)) if level else name
     except (ImportError, ValueError):
         return f"unresolved {'.' * level}{name}"
     marker = library_marker(absolute)

@@ -18,6 +18,8 @@ class CallbackContext:
         path: Pipeline names from the root to this pipeline, root first.
         depth: Nesting depth; 0 at the root.
         item_index: The map item being processed (innermost map), or None outside a map.
+        item_indices: For each level of ``path``, the map item being run at that level (None
+            where the level is not a map item); tells apart the items of nested maps.
         state: A dict shared by all callbacks of one run, for their own bookkeeping.
     """
 
@@ -26,4 +28,5 @@ class CallbackContext:
     path: tuple[str, ...]
     depth: int = 0
     item_index: int | None = None
+    item_indices: tuple[int | None, ...] = ()
     state: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)

@@ -113,6 +113,8 @@ class RunContext:
         path: Pipeline names from the root, root first.
         depth: 0 at the root.
         item_index: The innermost map item, or None.
+        item_indices: For each level of ``path``, the map item being run there (None where
+            that level is not a map item).
         locked: The root config came from the call site and applies to every level.
         transparent: This level runs one node under its own config; it fires no pipeline hooks.
         cache: The materialised cache of ``config``, or None.
@@ -131,6 +133,7 @@ class RunContext:
         "dispatcher",
         "input_signatures",
         "item_index",
+        "item_indices",
         "locked",
         "path",
         "pipeline_name",
@@ -148,6 +151,7 @@ class RunContext:
         path: tuple[str, ...],
         depth: int = 0,
         item_index: int | None = None,
+        item_indices: tuple[int | None, ...] | None = None,
         locked: bool = False,
         transparent: bool = False,
         input_signatures: dict[str, str] | None = None,
@@ -158,6 +162,7 @@ class RunContext:
         self.path = path
         self.depth = depth
         self.item_index = item_index
+        self.item_indices = (None,) * len(path) if item_indices is None else item_indices
         self.locked = locked
         self.transparent = transparent
         self.cache = run.cache_for(config.cache)
@@ -171,6 +176,7 @@ class RunContext:
                 path=path,
                 depth=depth,
                 item_index=item_index,
+                item_indices=self.item_indices,
                 state=run.state,
             )
         )
@@ -192,6 +198,7 @@ class RunContext:
             "path": self.path,
             "depth": self.depth,
             "item_index": self.item_index,
+            "item_indices": self.item_indices,
             "locked": self.locked,
             "transparent": self.transparent,
             "input_signatures": self.input_signatures,
@@ -200,8 +207,11 @@ class RunContext:
     @property
     def location(self) -> str:
         """Describe where this is, for error messages: ``prep > per_item, map item 17``."""
-        where = " > ".join(self.path)
-        return where if self.item_index is None else f"{where}, map item {self.item_index}"
+        *outer, innermost = self.item_indices
+        where = " > ".join(
+            name if index is None else f"{name}[item {index}]" for name, index in zip(self.path, (*outer, None))
+        )
+        return where if innermost is None else f"{where}, map item {innermost}"
 
     def for_item(self, index: int) -> RunContext:
         """Return the context of map item `index` at this level."""
@@ -212,6 +222,7 @@ class RunContext:
             path=self.path,
             depth=self.depth,
             item_index=index,
+            item_indices=(*self.item_indices[:-1], index),
             locked=self.locked,
             input_signatures=self.input_signatures,
         )
@@ -231,6 +242,7 @@ class RunContext:
             path=(*self.path, pipeline_name),
             depth=self.depth + 1,
             item_index=self.item_index,
+            item_indices=(*self.item_indices, None),
             locked=self.locked,
             input_signatures=input_signatures,
         )
@@ -244,6 +256,7 @@ class RunContext:
             path=self.path,
             depth=self.depth,
             item_index=self.item_index,
+            item_indices=self.item_indices,
             transparent=True,
         )
 

@@ -94,6 +94,12 @@ class Pipeline:
         producers: dict[str, AnyNode] = {}
         for member in members:
             for output in member.output_names:
+                if output in producers and producers[output] is member:
+                    raise DependencyError(
+                        f"node {member.name!r} is listed twice in the nodes of pipeline {name or '(unnamed)'!r}; "
+                        "list each node once",
+                        node_name=member.name,
+                    )
                 if output in producers:
                     raise DependencyError(
                         f"output {output!r} is produced by two nodes, {producers[output].name!r} and "

@@ -25,10 +25,10 @@ from typing_extensions import override
 from hypernodes import Executor, InvalidArgumentError
 
 if TYPE_CHECKING:
-    from hypernodes import Pipeline, RunContext
+    from hypernodes import ExecutionPlan, Pipeline, RunContext
     from hypernodes._types import Inputs, OutputNames, Outputs
 
-__all__ = ["LocalExecutor", "RunPipeline", "positive_int"]
+__all__ = ["LocalExecutor", "RunPipeline", "is_chain", "positive_int"]
 
 RunPipeline: TypeAlias = "Callable[[Pipeline, Inputs, RunContext, OutputNames | None], Outputs]"
 """Runs one pipeline level: an executor's ``run_pipeline``."""
@@ -94,3 +94,13 @@ def positive_int(value: object, argument: str, owner: str) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise InvalidArgumentError(f"{owner}({argument}=...) must be an int >= 1, got {value!r}")
     return value
+
+
+def is_chain(plan: ExecutionPlan) -> bool:
+    """Return whether at most one step of `plan` can be ready at any time (nothing to overlap)."""
+    steps = plan.steps
+    if len(steps) <= 1:
+        return True
+    if sum(1 for step in steps if not step.dependencies) > 1:
+        return False
+    return all(len(dependents) <= 1 for dependents in plan.dependents)
