@@ -67,8 +67,10 @@ class RelayDispatcher(CallbackDispatcher):
         """Return True: the caller decides which events it listens to."""
         return True
 
-    def emit(self, hook: str, ctx: CallbackContext, *args: Any) -> None:
+    def emit(self, hook: str, ctx: CallbackContext | None, *args: Any) -> None:
         """Hand the event to the sink."""
+        if ctx is None:  # never the case when a dispatcher exists (see CallbackDispatcher.emit)
+            return
         try:
             self._sink(hook, ctx, args)
         except Exception as exc:  # relaying an event must never break a run

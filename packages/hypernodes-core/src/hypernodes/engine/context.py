@@ -38,10 +38,10 @@ class RunState:
             dispatched (set by the executor that runs the worker).
     """
 
-    __slots__ = ("_caches", "_dispatchers", "_lock", "_warned", "event_sink", "run_id", "state")
+    __slots__ = ("_caches", "_dispatchers", "_lock", "_run_id", "_warned", "event_sink", "state")
 
     def __init__(self, run_id: str | None = None, event_sink: EventSink | None = None) -> None:
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self._run_id = run_id  # made on first read: only callbacks need it, and uuid4 costs ~2 µs
         self.state: dict[str, Any] = {}
         self.event_sink = event_sink
         self._caches: dict[int, tuple[object, Cache | None]] = {}
@@ -52,6 +52,17 @@ class RunState:
     def __reduce__(self) -> tuple[Any, ...]:
         # Materialised caches and callbacks stay in this process; a worker makes its own.
         return (RunState, (self.run_id,))
+
+    @property
+    def run_id(self) -> str:
+        """Identify the run in callback contexts (made on first read)."""
+        run_id = self._run_id
+        if run_id is None:
+            with self._lock:
+                if self._run_id is None:
+                    self._run_id = uuid.uuid4().hex[:12]
+                run_id = self._run_id
+        return run_id
 
     def cache_for(self, setting: CacheSetting) -> Cache | None:
         """Return the cache `setting` makes, made once per run."""
@@ -214,18 +225,36 @@ class RunContext:
         return where if innermost is None else f"{where}, map item {innermost}"
 
     def for_item(self, index: int) -> RunContext:
-        """Return the context of map item `index` at this level."""
-        return RunContext(
-            run=self.run,
-            config=self.config,
-            pipeline_name=self.pipeline_name,
-            path=self.path,
-            depth=self.depth,
-            item_index=index,
-            item_indices=(*self.item_indices[:-1], index),
-            locked=self.locked,
-            input_signatures=self.input_signatures,
+        """Return the context of map item `index` at this level (cheap: once per item)."""
+        item = RunContext.__new__(RunContext)
+        item.run = self.run
+        item.config = self.config
+        item.pipeline_name = self.pipeline_name
+        item.path = self.path
+        item.depth = self.depth
+        item.item_index = index
+        item.item_indices = indices = (*self.item_indices[:-1], index)
+        item.locked = self.locked
+        item.transparent = False
+        item.cache = self.cache  # same config, same run: already materialised
+        item.dispatcher = self.dispatcher
+        parent = self.callback_context
+        item.callback_context = (
+            None
+            if parent is None
+            else CallbackContext(
+                run_id=parent.run_id,
+                pipeline=parent.pipeline,
+                path=parent.path,
+                depth=parent.depth,
+                item_index=index,
+                item_indices=indices,
+                state=parent.state,
+            )
         )
+        item.plain_calls = self.plain_calls
+        item.input_signatures = self.input_signatures
+        return item
 
     def for_nested(
         self, pipeline_name: str, config: RuntimeConfig | None, input_signatures: dict[str, str] | None = None

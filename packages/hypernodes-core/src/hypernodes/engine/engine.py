@@ -161,9 +161,12 @@ class PipelineExecutionEngine:
             dispatcher.emit("on_pipeline_start", ctx.callback_context, inputs)
             started = perf_counter()
         if schedule is None:
-            execute = self.execute_step
-            for step in plan.steps:
-                execute(step, frame)
+            if plan.is_plain and ctx.plain_calls and ctx.cache is None and dispatcher is None:
+                self._run_plain(plan, frame)
+            else:
+                execute = self.execute_step
+                for step in plan.steps:
+                    execute(step, frame)
         else:
             schedule(frame)
         values = frame.values
@@ -251,6 +254,19 @@ class PipelineExecutionEngine:
         outputs = await run(pipeline, merged, item_ctx, output_name)
         dispatcher.emit("on_map_item_end", callback_context, index, perf_counter() - started)
         return outputs
+
+    def _run_plain(self, plan: ExecutionPlan, frame: RunFrame) -> None:
+        """Run a plain plan with nothing to check per node: build kwargs, call, store."""
+        values = frame.values
+        for step in plan.steps:
+            try:
+                if step.has_optional:
+                    values[step.output] = step.func(**{p: values[p] for p in step.parameters if p in values})  # type: ignore[index,misc]
+                else:
+                    values[step.output] = step.func(**{p: values[p] for p in step.parameters})  # type: ignore[index,misc]
+            except BaseException as exc:
+                self._fail(step, frame.ctx, exc)
+                raise
 
     def execute_step(self, step: Step, frame: RunFrame) -> None:
         """Execute one step of `frame`: cache lookup, hooks, the call (retries, timeout), store."""

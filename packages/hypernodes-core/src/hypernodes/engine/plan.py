@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from hypernodes.graph.pipeline import AnyNode, Pipeline, unknown_name_error
 from hypernodes.graph.pipeline_node import PipelineNode
@@ -35,6 +35,8 @@ class Step:
         node_config: The node's own config, or None.
         inner_output_names: For nested nodes, the inner outputs this plan needs (None: all).
         solo: For nodes with their own config, a one-node pipeline to run under it.
+        func: The node's function (None for nested nodes).
+        output: The single output name (None for nested nodes and tuple outputs).
     """
 
     index: int
@@ -51,6 +53,8 @@ class Step:
     node_config: RuntimeConfig | None
     inner_output_names: tuple[str, ...] | None
     solo: Pipeline | None
+    func: Callable[..., Any] | None
+    output: str | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -64,6 +68,8 @@ class ExecutionPlan:
         required_inputs: Input name -> names of the planned nodes that need it.
         inputs: Every input name a planned node reads (required or optional).
         dependents: For each step index, the indices of the steps that consume its outputs.
+        is_plain: Every step is a sync function node with one output and no config of its own,
+            so a run without cache, callbacks, retries or timeout can take the engine's fast loop.
     """
 
     pipeline: Pipeline
@@ -72,6 +78,7 @@ class ExecutionPlan:
     required_inputs: Mapping[str, tuple[str, ...]]
     inputs: frozenset[str]
     dependents: tuple[tuple[int, ...], ...]
+    is_plain: bool
 
 
 def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> ExecutionPlan:
@@ -131,6 +138,7 @@ def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> Executi
         required_inputs=MappingProxyType({k: tuple(v) for k, v in required.items()}),
         inputs=frozenset(inputs),
         dependents=tuple(tuple(d) for d in dependents),
+        is_plain=all(s.output is not None and not s.is_async and s.node_config is None for s in steps),
     )
 
 
@@ -167,6 +175,8 @@ def _make_step(
             node_config=member.config,
             inner_output_names=inner,
             solo=None,
+            func=None,
+            output=None,
         )
     solo = None
     if member.config is not None:
@@ -186,4 +196,6 @@ def _make_step(
         node_config=member.config,
         inner_output_names=None,
         solo=solo,
+        func=member.func,
+        output=member.output_names[0] if isinstance(member.output_name, str) else None,
     )

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.resolution import ConfigExplanation
     from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.engine.engine import PipelineExecutionEngine
     from hypernodes.engine.plan import ExecutionPlan
 
 __all__ = ["AnyNode", "Pipeline"]
@@ -180,9 +181,7 @@ class Pipeline:
             DependencyError: A required input is missing (before any node runs).
             InvalidArgumentError: An unknown output name or input name.
         """
-        from hypernodes.engine.engine import ENGINE  # the engine imports this module
-
-        return ENGINE.run_root(self, {} if inputs is None else inputs, output_name, config)
+        return _engine().run_root(self, {} if inputs is None else inputs, output_name, config)
 
     def map(
         self,
@@ -211,9 +210,7 @@ class Pipeline:
             >>> Pipeline(nodes=[double]).map(inputs={"x": [3, 1, 2]}, map_over="x")
             {'doubled': [6, 2, 4]}
         """
-        from hypernodes.engine.engine import ENGINE  # the engine imports this module
-
-        return ENGINE.map_root(self, inputs, map_over, map_mode, output_name, config)
+        return _engine().map_root(self, inputs, map_over, map_mode, output_name, config)
 
     # -- derived pipelines -------------------------------------------------------------------
 
@@ -264,6 +261,19 @@ class Pipeline:
         from hypernodes.config.resolution import explain  # resolution imports this module
 
         return explain(self, config)
+
+
+_ENGINE: PipelineExecutionEngine | None = None
+
+
+def _engine() -> PipelineExecutionEngine:
+    """Return the shared engine, imported on first use (the engine imports this module)."""
+    global _ENGINE
+    if _ENGINE is None:
+        from hypernodes.engine.engine import ENGINE
+
+        _ENGINE = ENGINE
+    return _ENGINE
 
 
 def _as_member(item: object) -> AnyNode:

@@ -11,10 +11,16 @@ See ``docs/advanced/executors.md`` for choosing one, the nesting policy and pick
 
 from __future__ import annotations
 
+from hypernodes.executors.asynchronous import AsyncExecutor
+from hypernodes.executors.composite import CompositeExecutor
+from hypernodes.executors.process_pool import ProcessPoolExecutor
 from hypernodes.executors.sequential import SequentialExecutor
 from hypernodes.executors.thread_pool import ThreadPoolExecutor
 
 __all__ = [
+    "AsyncExecutor",
+    "CompositeExecutor",
+    "ProcessPoolExecutor",
     "SequentialExecutor",
     "ThreadPoolExecutor",
 ]

@@ -117,14 +117,15 @@ class SharedWork:
             if extra > 0:
                 self.add_helpers(extra)
 
-    def wait(self, *, helping: bool) -> None:
-        """Wait until every task ran, helping if `helping`; raise the first failure.
+    def run(self, helpers: int, *, helping: bool) -> None:
+        """Submit `helpers`, then wait until every task ran, helping if `helping`; raise the first failure.
 
         A waiter that does not help still takes over when no helper is left (the pool was
         closed meanwhile), so it never waits forever.
         """
         cond = self._cond
         try:
+            self.add_helpers(helpers)
             while True:
                 if helping:
                     self.help()

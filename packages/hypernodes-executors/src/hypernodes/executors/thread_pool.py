@@ -99,8 +99,7 @@ class ThreadPoolExecutor(LocalExecutor):
         work = SharedWork(execute, self._submit_helper, range(len(items)), len(items))
         # A worker of this pool that maps runs items itself: it counts as one of the workers.
         helping = _scope.is_inside(self._key)
-        work.add_helpers(min(len(items), self.max_workers) - helping)
-        work.wait(helping=helping)
+        work.run(min(len(items), self.max_workers) - helping, helping=helping)
         return results
 
     @override
@@ -133,8 +132,7 @@ class ThreadPoolExecutor(LocalExecutor):
             plan.dependents,
             waiting,
         )
-        work.add_helpers(len(roots) - 1)  # the calling thread takes one root itself
-        work.wait(helping=True)
+        work.run(len(roots) - 1, helping=True)  # the calling thread takes one root itself
 
     def _submit_helper(self, work: SharedWork) -> concurrent.futures.Future[None] | None:
         try:

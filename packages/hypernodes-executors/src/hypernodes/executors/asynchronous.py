@@ -1,0 +1,322 @@
+"""``AsyncExecutor``: ``async def`` nodes and map items awaited concurrently on one event loop."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import threading
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from contextvars import copy_context
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from typing_extensions import override
+
+from hypernodes._async import run_sync
+from hypernodes.config.resolution import resolve_root
+from hypernodes.engine.context import RunContext
+from hypernodes.engine.engine import ENGINE
+from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
+from hypernodes.executors import _scope
+from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
+
+if TYPE_CHECKING:
+    from hypernodes import Pipeline, RunFrame, RuntimeConfig, Step
+    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes.graph.pipeline_node import MapMode
+
+__all__ = ["AsyncExecutor"]
+
+T = TypeVar("T")
+
+# Threads for sync work are made on demand and reused; the pool never makes a caller wait
+# for a free thread, because a thread running a nested pipeline waits for work that itself
+# needs threads. Concurrency is bounded by max_concurrency and the DAG's width instead.
+_MAX_THREADS = 4096
+
+
+class AsyncExecutor(LocalExecutor):
+    """Await ``async def`` nodes concurrently: the independent nodes of a run, and map items.
+
+    Choose it for many concurrent I/O calls written with asyncio (LLM and HTTP clients,
+    async database drivers): a thousand awaiting items cost one thread. Sync nodes run in
+    threads this executor owns, off the event loop, so they never block it.
+
+    * Sync entry points (``pipeline.run``/``map`` with this executor) work from any code,
+      including code that already runs an event loop (Jupyter, an async web handler): the
+      run goes to HyperNodes' background loop.
+    * From a coroutine, ``await executor.run_async(...)`` / ``await executor.map_async(...)``
+      run on *your* event loop and do not block it.
+    * At most `max_concurrency` items of one map are in flight at a time (each nested map
+      counts its own items); independent nodes of one run all start as soon as they are ready.
+    * Ctrl-C (``KeyboardInterrupt``) in a sync caller cancels the run's coroutines.
+
+    Args:
+        max_concurrency: Items of one map awaited at once.
+
+    Example:
+        >>> import asyncio
+        >>> from hypernodes import Pipeline, RuntimeConfig, node
+        >>> @node(output_name="reply")
+        ... async def ask(prompt: str) -> str:
+        ...     await asyncio.sleep(0)
+        ...     return prompt.upper()
+        >>> executor = AsyncExecutor(max_concurrency=10)
+        >>> Pipeline(nodes=[ask]).map(inputs={"prompt": ["a", "b"]}, map_over="prompt",
+        ...                           config=RuntimeConfig(executor=executor))
+        {'reply': ['A', 'B']}
+        >>> asyncio.run(executor.run_async(Pipeline(nodes=[ask]), inputs={"prompt": "c"}))
+        {'reply': 'C'}
+        >>> executor.close()
+    """
+
+    def __init__(self, max_concurrency: int = 64) -> None:
+        super().__init__()
+        self.max_concurrency = positive_int(max_concurrency, "max_concurrency", "AsyncExecutor")
+        self._threads: concurrent.futures.ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()  # guards _threads
+
+    # -- awaitable entry points -------------------------------------------------------------------
+
+    async def run_async(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs | None = None,
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> Outputs:
+        """Run `pipeline` like ``pipeline.run(...)``, on the running event loop, without blocking it.
+
+        The root level runs on this executor; nested pipelines follow their own config as
+        usual. Arguments and errors are those of ``Pipeline.run``.
+        """
+        return await self._await_root(self._run_root, pipeline, {} if inputs is None else inputs, output_name, config)
+
+    async def map_async(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode = "zip",
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> dict[str, list[Any]]:
+        """Map `pipeline` like ``pipeline.map(...)``, on the running event loop, without blocking it.
+
+        The items are scheduled by this executor; arguments and errors are those of
+        ``Pipeline.map``.
+        """
+        return await self._await_root(self._map_root, pipeline, inputs, map_over, map_mode, output_name, config)
+
+    # -- the Executor contract (sync) -----------------------------------------------------------
+
+    @override
+    def run_pipeline(
+        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
+    ) -> Outputs:
+        return self._call(self._run_level(pipeline, inputs, ctx, output_name))
+
+    @override
+    def map_items_with(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[Inputs],
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: RunPipeline | None,
+    ) -> list[Outputs]:
+        if not items:
+            return []
+        return self._call(self._map_level(pipeline, items, inputs, ctx, output_name, run))
+
+    @override
+    def close(self) -> None:
+        with self._lock:
+            threads, self._threads = self._threads, None
+        if threads is not None:  # so a second close() is a no-op
+            threads.shutdown(wait=not _scope.is_inside(self._key), cancel_futures=True)
+
+    @override
+    def _arguments(self) -> dict[str, Any]:
+        return {"max_concurrency": self.max_concurrency}
+
+    # -- bridging --------------------------------------------------------------------------------
+
+    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` to completion from sync code, on the enclosing run's loop if there is one."""
+        loop = _scope.enclosing(self._key)
+        if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running() and not _runs_on(loop):
+            # A nested level, called from one of our threads: its loop is free, so join it
+            # there (awaiting alongside the enclosing run) instead of starting another loop.
+            future = asyncio.run_coroutine_threadsafe(self._entered(coro), loop)
+            try:
+                return future.result()
+            except BaseException:
+                future.cancel()  # interrupted: stop the coroutine too
+                raise
+        return run_sync(self._entered(coro))
+
+    async def _entered(self, awaitable: Awaitable[T]) -> T:
+        with _scope.inside(self._key, asyncio.get_running_loop()):
+            return await awaitable
+
+    async def _await_root(self, function: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._ensure_threads(), copy_context().run, self._marked, loop, function, *args
+        )
+
+    def _marked(self, loop: asyncio.AbstractEventLoop, function: Callable[..., T], *args: Any) -> T:
+        with _scope.inside(self._key, loop):  # levels of this run join `loop` (see _call)
+            return function(*args)
+
+    def _run_root(
+        self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
+    ) -> Outputs:
+        plan = pipeline.plan(output_name)
+        check_inputs(pipeline, plan, inputs)
+        return ENGINE.run(pipeline, inputs, self._root_context(pipeline, config), output_name)
+
+    def _map_root(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode,
+        output_name: OutputNames | None,
+        config: RuntimeConfig | None,
+    ) -> dict[str, list[Any]]:
+        plan = pipeline.plan(output_name)
+        owner = f"pipeline {pipeline.name!r}"
+        names = normalize_map_over(map_over, owner)
+        check_inputs(pipeline, plan, inputs)
+        items, broadcast = build_items(inputs, names, map_mode, owner)
+        return ENGINE.map(pipeline, items, broadcast, self._root_context(pipeline, config), output_name)
+
+    def _root_context(self, pipeline: Pipeline, config: RuntimeConfig | None) -> RunContext:
+        effective, locked = resolve_root(pipeline, config)
+        if effective.executor is not self:
+            effective = effective.replace(executor=self)
+        return RunContext.root(pipeline.name, effective, locked=locked)
+
+    # -- scheduling on the loop -------------------------------------------------------------------
+
+    async def _run_level(
+        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
+    ) -> Outputs:
+        return await ENGINE.run_pipeline_async(pipeline, inputs, ctx, output_name, self._schedule)
+
+    async def _map_level(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[Inputs],
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: RunPipeline | None,
+    ) -> list[Outputs]:
+        results: list[Any] = [None] * len(items)
+        pending = iter(range(len(items)))  # shared by the item loops below
+        failures: list[BaseException] = []
+
+        async def run_one(index: int) -> Outputs:
+            if run is None:
+                return await ENGINE.run_item_async(
+                    pipeline, index, items[index], inputs, ctx, output_name, self._run_level
+                )
+            # Another executor runs each item's pipeline (CompositeExecutor): a sync call.
+            return await self._offload(ENGINE.run_item, pipeline, index, items[index], inputs, ctx, output_name, run)
+
+        async def item_loop() -> None:
+            for index in pending:
+                if failures:
+                    return
+                try:
+                    results[index] = await run_one(index)
+                except Exception as exc:  # stop starting items; the running ones finish
+                    failures.append(exc)
+                    return
+
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(item_loop()) for _ in range(min(len(items), self.max_concurrency))]
+        await _wait_all(tasks)
+        if failures:
+            raise failures[0]
+        return results
+
+    async def _schedule(self, frame: RunFrame) -> None:
+        plan = frame.plan
+        steps = plan.steps
+        if is_chain(plan):  # one ready step at a time: no task needed
+            for step in steps:
+                await self._execute(step, frame)
+            return
+        loop = asyncio.get_running_loop()
+        waiting = [len(step.dependencies) for step in steps]
+        running = {loop.create_task(self._execute(s, frame)): s.index for s in steps if not s.dependencies}
+        error: BaseException | None = None
+        try:
+            while running:
+                done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    index = running.pop(task)
+                    failure = asyncio.CancelledError() if task.cancelled() else task.exception()
+                    if failure is not None:
+                        error = error or failure  # start nothing new; let the running steps finish
+                    elif error is None:
+                        for dependent in plan.dependents[index]:
+                            waiting[dependent] -= 1
+                            if waiting[dependent] == 0:
+                                running[loop.create_task(self._execute(steps[dependent], frame))] = dependent
+        except BaseException:
+            for task in running:
+                task.cancel()
+            raise
+        if error is not None:
+            raise error
+
+    async def _execute(self, step: Step, frame: RunFrame) -> None:
+        # Only plain async nodes are awaited on the loop; the engine would send the rest to
+        # asyncio's default executor, whose few threads a nested pipeline could exhaust.
+        if step.is_async and not step.is_nested and (step.node_config is None or frame.ctx.locked):
+            await ENGINE.execute_step_async(step, frame)
+        else:
+            await self._offload(ENGINE.execute_step, step, frame)
+
+    async def _offload(self, function: Callable[..., T], *args: Any) -> T:
+        """Run sync `function` in one of our threads, in a copy of this task's context."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._ensure_threads(), copy_context().run, function, *args)
+
+    def _ensure_threads(self) -> concurrent.futures.ThreadPoolExecutor:
+        threads = self._threads
+        if threads is None:
+            with self._lock:
+                threads = self._threads
+                if threads is None:
+                    threads = concurrent.futures.ThreadPoolExecutor(
+                        _MAX_THREADS, thread_name_prefix=f"hypernodes-async-{self._key[:8]}"
+                    )
+                    self._threads = threads
+        return threads
+
+
+def _runs_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
+
+
+async def _wait_all(tasks: list[asyncio.Task[None]]) -> None:
+    """Wait for every task; if this coroutine is cancelled, cancel them and wait for them too."""
+    try:
+        await asyncio.wait(tasks)
+    except BaseException:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        raise
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error  # a BaseException other than Exception, e.g. a cancellation inside

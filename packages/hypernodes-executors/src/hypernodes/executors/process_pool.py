@@ -1,0 +1,290 @@
+"""``ProcessPoolExecutor``: map items in chunks on worker processes, for CPU-bound Python code."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import logging
+import math
+import multiprocessing
+import os
+import threading
+from collections.abc import Sequence
+from concurrent.futures.process import BrokenProcessPool
+from typing import TYPE_CHECKING, Any, Literal
+
+from typing_extensions import override
+
+from hypernodes import InvalidArgumentError, RunContext, WorkerCrashedError
+from hypernodes.engine.engine import ENGINE
+from hypernodes.executors import _scope
+from hypernodes.executors._base import LocalExecutor, RunPipeline, positive_int
+from hypernodes.executors._events import Channel, EventPump
+from hypernodes.executors._process_worker import initialize, run_chunk
+from hypernodes.executors._transport import diagnose_items, diagnose_shared, dumps, loads
+
+if TYPE_CHECKING:
+    from multiprocessing.queues import Queue
+
+    from hypernodes import Pipeline
+    from hypernodes._types import Inputs, OutputNames, Outputs
+
+__all__ = ["ProcessPoolExecutor"]
+
+logger = logging.getLogger(__name__)
+
+StartMethod = Literal["spawn", "forkserver"]
+
+_EVENT_GRACE = 30.0  # seconds to wait for the last events of finished chunks before giving up on them
+
+
+class ProcessPoolExecutor(LocalExecutor):
+    """Run map items in chunks on worker processes this executor owns.
+
+    Choose it for CPU-bound pure-Python nodes, which threads cannot speed up (the GIL).
+    Everything crossing the process boundary is pickled with cloudpickle, so functions,
+    lambdas and closures defined in ``__main__``, a notebook or a test module work; inputs
+    and outputs must be picklable (else a ``SerializationError`` names the node or input
+    and the value's type).
+
+    * ``map``: the items are sent in chunks of `chunksize`; results keep the item order.
+    * ``run``: the whole run goes to one worker process (nodes in dependency order there).
+      Give one CPU-heavy node ``node.with_config(RuntimeConfig(executor=ProcessPoolExecutor()))``
+      to run just that node in a worker.
+    * The cache is made in each worker from the config's ``CacheSpec``: use a disk cache to
+      share it; a ``MemoryCache`` *instance* cannot be shared, each worker starts an empty one.
+    * Callback events come back to the caller as they happen and fire there.
+    * Work nested inside a worker (a nested pipeline or map with this same executor) runs
+      inline in that worker: workers never submit to their own pool.
+    * A worker that dies (``os._exit``, killed by the OOM killer) raises
+      ``WorkerCrashedError``; Ctrl-C stops the workers. The pool is then restarted on next use.
+
+    Worker processes are started with `start_method` ``"spawn"`` (the default) or
+    ``"forkserver"``, never ``"fork"``, which is unsafe once the parent runs threads. As with
+    any spawned process, a script must guard its entry point with
+    ``if __name__ == "__main__":``.
+
+    Args:
+        max_workers: Worker processes (default: ``os.cpu_count()``).
+        chunksize: Items per task (default: about four chunks per worker).
+        start_method: ``"spawn"`` or ``"forkserver"``.
+    """
+
+    def __init__(
+        self, max_workers: int | None = None, chunksize: int | None = None, start_method: StartMethod = "spawn"
+    ) -> None:
+        super().__init__()
+        owner = "ProcessPoolExecutor"
+        self.max_workers = positive_int(max_workers or os.cpu_count() or 1, "max_workers", owner)
+        self.chunksize = None if chunksize is None else positive_int(chunksize, "chunksize", owner)
+        method: str = start_method
+        if method not in ("spawn", "forkserver"):
+            raise InvalidArgumentError(
+                f"ProcessPoolExecutor(start_method=...) must be 'spawn' or 'forkserver', got {method!r}"
+                + ("; 'fork' is unsafe when the parent process runs threads" if method == "fork" else "")
+            )
+        self.start_method: StartMethod = start_method
+        self._runtime: _Runtime | None = None
+        self._lock = threading.Lock()  # guards _runtime
+
+    @override
+    def run_pipeline(
+        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
+    ) -> Outputs:
+        if _scope.is_inside(self._key):  # already in one of our workers: run here
+            return ENGINE.run_pipeline(pipeline, inputs, ctx, output_name)
+        results = self._submit_all(pipeline, inputs, ctx, output_name, None, [(None, None)])
+        return results[0]  # type: ignore[no-any-return]
+
+    @override
+    def map_items_with(
+        self,
+        pipeline: Pipeline,
+        items: Sequence[Inputs],
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: RunPipeline | None,
+    ) -> list[Outputs]:
+        if not items:
+            return []
+        if _scope.is_inside(self._key):  # already in one of our workers: run here
+            run_item = ENGINE.run_item
+            return [run_item(pipeline, i, item, inputs, ctx, output_name, run) for i, item in enumerate(items)]
+        size = self.chunksize or max(1, math.ceil(len(items) / (4 * self.max_workers)))
+        chunks = [(start, items[start : start + size]) for start in range(0, len(items), size)]
+        return self._submit_all(pipeline, inputs, ctx, output_name, run, chunks)
+
+    @override
+    def close(self) -> None:
+        with self._lock:
+            runtime, self._runtime = self._runtime, None
+        if runtime is not None:  # so a second close() is a no-op
+            runtime.shutdown(kill=False)
+
+    @override
+    def _arguments(self) -> dict[str, Any]:
+        return {"max_workers": self.max_workers, "chunksize": self.chunksize, "start_method": self.start_method}
+
+    # -- submitting and collecting ----------------------------------------------------------------
+
+    def _submit_all(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: RunPipeline | None,
+        chunks: Sequence[tuple[int | None, Sequence[Inputs] | None]],
+    ) -> list[Any]:
+        runtime = self._ensure_runtime()
+        channel = runtime.pump.open(ctx)
+        try:
+            shared = self._dump_shared(pipeline, inputs, ctx, output_name, run, channel)
+            futures: dict[concurrent.futures.Future[bytes], tuple[int | None, int]] = {}
+            for start, chunk in chunks:
+                try:
+                    blob = dumps((start, None if chunk is None else list(chunk)))
+                except Exception as exc:
+                    assert start is not None and chunk is not None  # a run sends no items
+                    raise diagnose_items(pipeline, start, chunk, exc) from None
+                futures[runtime.pool.submit(run_chunk, shared, blob)] = (start, 1 if chunk is None else len(chunk))
+            return self._collect(runtime, pipeline, futures, channel)
+        finally:
+            runtime.pump.close_channel(channel)
+
+    def _collect(
+        self,
+        runtime: _Runtime,
+        pipeline: Pipeline,
+        futures: dict[concurrent.futures.Future[bytes], tuple[int | None, int]],
+        channel: Channel,
+    ) -> list[Any]:
+        results: list[Any] = [None] * sum(size for _, size in futures.values())
+        error: BaseException | None = None
+        ended = 0
+        try:
+            for future in concurrent.futures.as_completed(futures):
+                if future.cancelled():
+                    continue
+                start, size = futures[future]
+                try:
+                    answer = loads(future.result())
+                except BrokenProcessPool as exc:
+                    raise self._crashed(runtime, pipeline, start, size) from exc
+                ended += 1
+                if answer[0] == "ok":
+                    results[start or 0 : (start or 0) + size] = answer[1]
+                elif error is None:  # stop: cancel the chunks not started, let the others finish
+                    error = _with_remote_traceback(answer[1], answer[2])
+                    for other in futures:
+                        other.cancel()
+        except WorkerCrashedError:
+            raise
+        except BaseException:  # Ctrl-C (or any other interruption): stop the workers now
+            self._discard(runtime)
+            raise
+        if not channel.wait_for_chunks(ended, _EVENT_GRACE):
+            logger.warning("some callback events of pipeline %r did not arrive from the workers", pipeline.name)
+        if error is not None:
+            raise error
+        return results
+
+    def _dump_shared(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        ctx: RunContext,
+        output_name: OutputNames | None,
+        run: RunPipeline | None,
+        channel: Channel,
+    ) -> bytes:
+        fields = {
+            "run_id": ctx.run.run_id,
+            "config": ctx.config,
+            "pipeline_name": ctx.pipeline_name,
+            "path": ctx.path,
+            "depth": ctx.depth,
+            "item_index": ctx.item_index,
+            "locked": ctx.locked,
+            "transparent": ctx.transparent,
+            "input_signatures": ctx.input_signatures,
+        }
+        shared = (pipeline, dict(inputs), fields, output_name, run, self._key, channel.id, channel.hooks)
+        try:
+            return dumps(shared)
+        except Exception as exc:
+            extra = {"the item runner (CompositeExecutor's node_executor)": run}
+            raise diagnose_shared(pipeline, inputs, ctx, extra, exc) from None
+
+    def _crashed(self, runtime: _Runtime, pipeline: Pipeline, start: int | None, size: int) -> WorkerCrashedError:
+        self._discard(runtime)
+        what = "a run" if start is None else f"map items {start}-{start + size - 1}"
+        return WorkerCrashedError(
+            f"a worker process of {self!r} died while running {what} of pipeline {pipeline.name!r}: it was "
+            "killed (out of memory? SIGKILL?) or exited (os._exit, a crash in native code). The pool is "
+            "restarted on next use; lower max_workers or chunksize if memory is short.",
+            item_index=start,
+        )
+
+    # -- the pool's lifetime ----------------------------------------------------------------------
+
+    def _ensure_runtime(self) -> _Runtime:
+        runtime = self._runtime
+        if runtime is None:
+            with self._lock:
+                runtime = self._runtime
+                if runtime is None:
+                    runtime = _Runtime(self.max_workers, self.start_method, f"hypernodes-events-{self._key[:8]}")
+                    self._runtime = runtime
+        return runtime
+
+    def _discard(self, runtime: _Runtime) -> None:
+        """Forget a broken or interrupted pool and kill its workers."""
+        with self._lock:
+            if self._runtime is runtime:
+                self._runtime = None
+        runtime.shutdown(kill=True)
+
+
+class _Runtime:
+    """A started pool: worker processes, the event queue they share, and the caller's pump."""
+
+    __slots__ = ("events", "pool", "pump")
+
+    def __init__(self, max_workers: int, start_method: StartMethod, pump_name: str) -> None:
+        context = multiprocessing.get_context(start_method)
+        self.events: Queue[tuple[int, bytes | None]] = context.Queue()
+        self.pool = concurrent.futures.ProcessPoolExecutor(
+            max_workers, mp_context=context, initializer=initialize, initargs=(self.events,)
+        )
+        self.pump = EventPump(self.events, pump_name)
+
+    def shutdown(self, *, kill: bool) -> None:
+        if kill:
+            # concurrent.futures has no public way to stop running workers before Python 3.14
+            # (terminate_workers()); its _processes mapping has been stable since 3.2.
+            processes = list((getattr(self.pool, "_processes", None) or {}).values())
+            for process in processes:
+                process.kill()
+            for process in processes:
+                process.join()
+        self.pool.shutdown(wait=True, cancel_futures=True)
+        self.pump.stop()
+        self.events.close()
+        self.events.join_thread()
+
+
+def _with_remote_traceback(error: BaseException, text: str) -> BaseException:
+    if error.__cause__ is None:  # as concurrent.futures does: show where it failed in the worker
+        error.__cause__ = _RemoteTraceback(text)
+    return error
+
+
+class _RemoteTraceback(Exception):
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.text}"""'
+
