@@ -49,7 +49,8 @@ def pid_pair(x: int) -> tuple[int, str]:
 def test_processes_across_items_and_threads_within_an_item() -> None:
     executor = CompositeExecutor(map_executor=ProcessPoolExecutor(2), node_executor=ThreadPoolExecutor(2))
     with executor:
-        out = Pipeline(nodes=[pid_pair]).map(inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor))
+        config = RuntimeConfig(executor=executor)
+        out = Pipeline(nodes=[pid_pair]).map(inputs={"x": [1, 2, 3]}, map_over="x", config=config)
     assert all(pid != os.getpid() for pid, _ in out["pids"])
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from hypernodes import CallbackContext, PipelineCallback, Pipeline, RuntimeConfig, node
+from hypernodes import CallbackContext, Pipeline, PipelineCallback, RuntimeConfig, node
 from hypernodes.callbacks.dispatch import CallbackDispatcher
 from hypernodes.callbacks.relay import RelayDispatcher, UnpicklableValue, decode_event, encode_event, replay
 from hypernodes.engine.context import RunContext
