@@ -298,9 +298,7 @@ class RunContext:
     @classmethod
     def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:
         """Return the context of a new root run."""
-        return cls(
-            run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked
-        )
+        return cls(run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked)
 
 
 def _rebuild_context(fields: dict[str, Any]) -> RunContext:

@@ -11,20 +11,17 @@ they call :meth:`PipelineExecutionEngine.run_pipeline` with a scheduler that cal
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import warnings
 from collections.abc import Awaitable, Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final
 
-from hypernodes.cache._hashing import UnhashableValueError, hash_value
-from hypernodes.cache.base import MISSING
-from hypernodes.cache.signature import node_signature
 from hypernodes.config.resolution import resolve_root
 from hypernodes.engine.context import RunContext
+from hypernodes.engine.frame import RunFrame
 from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
+from hypernodes.engine.node_call import fail, prepare, sign_broadcast, store
 from hypernodes.engine.retry import call_node, call_node_async
-from hypernodes.errors import HyperNodesError, InvalidArgumentError
+from hypernodes.errors import HyperNodesError
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
@@ -34,30 +31,6 @@ if TYPE_CHECKING:
     from hypernodes.graph.pipeline_node import MapMode, PipelineNode
 
 __all__ = ["ENGINE", "PipelineExecutionEngine", "RunFrame"]
-
-_NOTE_PREFIX: Final = "in node "
-
-
-class RunFrame:
-    """The values of one pipeline run (one call, one map item) while its steps execute.
-
-    Steps write disjoint names, so executors may run independent steps of one frame in
-    parallel threads.
-
-    Attributes:
-        plan: The plan being executed.
-        ctx: The run context of this pipeline level.
-        values: Inputs and computed outputs by name.
-        signatures: Cache signatures of the values known so far, by name.
-    """
-
-    __slots__ = ("ctx", "plan", "signatures", "values")
-
-    def __init__(self, plan: ExecutionPlan, ctx: RunContext, inputs: Inputs) -> None:
-        self.plan = plan
-        self.ctx = ctx
-        self.values: dict[str, Any] = dict(inputs)
-        self.signatures: dict[str, str] = {}
 
 
 class PipelineExecutionEngine:
@@ -121,7 +94,7 @@ class PipelineExecutionEngine:
             started = perf_counter()
         try:
             if ctx.cache is not None and inputs:
-                self._sign_broadcast(plan, inputs, ctx)
+                sign_broadcast(plan, inputs, ctx)
             results = ctx.config.backend.map(pipeline, items, inputs, ctx, output_name) if items else []
         finally:  # also when items failed, so progress bars and spans are closed
             if dispatcher is not None:
@@ -265,7 +238,7 @@ class PipelineExecutionEngine:
                 else:
                     values[step.output] = step.func(**{p: values[p] for p in step.parameters})  # type: ignore[index,misc]
             except BaseException as exc:
-                self._fail(step, frame.ctx, exc)
+                fail(step, frame.ctx, exc)
                 raise
 
     def execute_step(self, step: Step, frame: RunFrame) -> None:
@@ -277,7 +250,7 @@ class PipelineExecutionEngine:
         if step.node_config is not None and not ctx.locked:
             self._execute_with_node_config(step, frame)
             return
-        prepared = self._prepare(step, frame)
+        prepared = prepare(step, frame)
         if prepared is None:
             return  # served from the cache
         kwargs, signature, started = prepared
@@ -295,9 +268,9 @@ class PipelineExecutionEngine:
                     node_name=step.name,
                     location=ctx.location,
                 )
-            self._store(step, frame, result, signature, kwargs, started)
+            store(step, frame, result, signature, kwargs, started)
         except BaseException as exc:
-            self._fail(step, ctx, exc)
+            fail(step, ctx, exc)
             raise
 
     async def execute_step_async(self, step: Step, frame: RunFrame) -> None:
@@ -306,7 +279,7 @@ class PipelineExecutionEngine:
         if step.is_nested or not step.is_async or (step.node_config is not None and not ctx.locked):
             await asyncio.to_thread(self.execute_step, step, frame)
             return
-        prepared = self._prepare(step, frame)
+        prepared = prepare(step, frame)
         if prepared is None:
             return
         kwargs, signature, started = prepared
@@ -321,137 +294,10 @@ class PipelineExecutionEngine:
                 node_name=step.name,
                 location=ctx.location,
             )
-            self._store(step, frame, result, signature, kwargs, started)
+            store(step, frame, result, signature, kwargs, started)
         except BaseException as exc:
-            self._fail(step, ctx, exc)
+            fail(step, ctx, exc)
             raise
-
-    # -- one node call, in parts shared by the sync and async paths ------------------------------------
-
-    def _prepare(self, step: Step, frame: RunFrame) -> tuple[dict[str, Any], str | None, float] | None:
-        values = frame.values
-        if step.has_optional:
-            kwargs = {p: values[p] for p in step.parameters if p in values}
-        else:
-            kwargs = {p: values[p] for p in step.parameters}
-        ctx = frame.ctx
-        signature = None
-        cache = ctx.cache
-        if cache is not None and step.cacheable:
-            signature = self._signature(step, frame, kwargs)
-            if signature is not None and not cache.refresh:
-                cached = cache.get(signature)
-                if cached is not MISSING:
-                    self._unpack(step, values, cached)
-                    frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
-                    if ctx.dispatcher is not None:
-                        ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
-                    return None
-        started = 0.0
-        if ctx.dispatcher is not None:
-            ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)
-            started = perf_counter()
-        return kwargs, signature, started
-
-    def _store(
-        self,
-        step: Step,
-        frame: RunFrame,
-        result: Any,
-        signature: str | None,
-        kwargs: dict[str, Any],
-        started: float,
-    ) -> None:
-        self._unpack(step, frame.values, result)
-        ctx = frame.ctx
-        if signature is not None:
-            frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
-            try:
-                ctx.cache.put(signature, result, node_name=step.name)  # type: ignore[union-attr]
-            except Exception as exc:  # a cache that cannot store must not lose the computed result
-                if ctx.run.warn_once("cache-put", step.name):
-                    warnings.warn(
-                        f"node {step.name!r}: its output could not be cached ({type(exc).__name__}: {exc}); "
-                        "the run goes on without caching it",
-                        RuntimeWarning,
-                        stacklevel=4,
-                    )
-        if ctx.dispatcher is not None:
-            values = frame.values
-            outputs = {name: values[name] for name in step.output_names}
-            ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)
-
-    @staticmethod
-    def _unpack(step: Step, values: dict[str, Any], result: Any) -> None:
-        if step.single:
-            values[step.output_names[0]] = result
-            return
-        names = step.output_names
-        if not isinstance(result, tuple | list) or len(result) != len(names):
-            got = (
-                f"{type(result).__name__} of length {len(result)}"
-                if isinstance(result, tuple | list)
-                else type(result).__name__
-            )
-            raise InvalidArgumentError(
-                f"node {step.name!r} declares output_name={names!r} but returned {got}; "
-                f"return a tuple of {len(names)} values",
-                node_name=step.name,
-            )
-        for name, value in zip(names, result):
-            values[name] = value
-
-    @staticmethod
-    def _fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
-        annotate(exc, step.name, ctx)
-        if ctx.dispatcher is not None and isinstance(exc, Exception):
-            ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)
-
-    def _signature(self, step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str | None:
-        known = frame.signatures
-        shared = frame.ctx.input_signatures
-        parts: list[tuple[str, str]] = []
-        defaults = step.node.defaults
-        for name in step.parameters:
-            present = name in kwargs
-            signature = known.get(name) if present else None
-            if signature is None and present:
-                signature = shared.get(name)
-            if signature is None:
-                value = kwargs[name] if present else defaults[name]
-                try:
-                    signature = hash_value(value)
-                except UnhashableValueError as exc:
-                    self._warn_unhashable(step, frame.ctx, name, value, exc)
-                    return None
-                if present:
-                    known[name] = signature
-            parts.append((name, signature))
-        try:
-            code_hash = step.node.code_hash  # type: ignore[union-attr]
-        except Exception as exc:  # a fingerprinting failure must not fail the run
-            self._warn_unhashable(step, frame.ctx, "<code>", step.node, exc)
-            return None
-        return node_signature(code_hash, parts)
-
-    @staticmethod
-    def _warn_unhashable(step: Step, ctx: RunContext, name: str, value: object, exc: Exception) -> None:
-        if ctx.run.warn_once("unhashable", step.name, name):
-            warnings.warn(
-                f"node {step.name!r}: input {name!r} ({type(value).__name__}) cannot be hashed by content "
-                f"({exc}), so this call is not cached. Give the type a __cache_key__() method returning "
-                "something hashable, or mark the node @node(cache=False).",
-                RuntimeWarning,
-                stacklevel=5,
-            )
-
-    def _sign_broadcast(self, plan: ExecutionPlan, inputs: Inputs, ctx: RunContext) -> None:
-        """Hash the shared inputs of a map once, for every item's cache signatures."""
-        shared = ctx.input_signatures
-        for name, value in inputs.items():
-            if name in plan.inputs and name not in shared:
-                with contextlib.suppress(UnhashableValueError):  # reported by the node call that needs it
-                    shared[name] = hash_value(value)
 
     # -- nodes that run a pipeline ----------------------------------------------------------------
 
@@ -484,7 +330,7 @@ class PipelineExecutionEngine:
             else:
                 outputs = self.run(node.pipeline, inner_inputs, nested_ctx, step.inner_output_names)
         except BaseException as exc:
-            self._fail(step, ctx, exc)
+            fail(step, ctx, exc)
             raise
         for inner_name, value in outputs.items():
             values[node.outer_output_name(inner_name)] = value
@@ -498,15 +344,6 @@ class PipelineExecutionEngine:
         assert step.node_config is not None and step.solo is not None  # set together by build_plan
         outputs = self.run(step.solo, kwargs, frame.ctx.for_node_config(step.node_config), None)
         values.update(outputs)
-
-
-def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
-    """Add a note naming the node, pipeline path and map item, unless an inner level did."""
-    notes = getattr(exc, "__notes__", None)
-    if notes and any(note.startswith(_NOTE_PREFIX) for note in notes):
-        return
-    with contextlib.suppress(Exception):  # an exception that refuses notes still propagates unchanged
-        exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
 
 
 ENGINE: Final = PipelineExecutionEngine()

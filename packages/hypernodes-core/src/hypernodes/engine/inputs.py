@@ -25,9 +25,7 @@ def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, An
         DependencyError: A required input is missing.
     """
     if not isinstance(names, Mapping | frozenset | set):
-        raise InvalidArgumentError(
-            f"inputs must be a mapping of input names to values, got {type(names).__name__}"
-        )
+        raise InvalidArgumentError(f"inputs must be a mapping of input names to values, got {type(names).__name__}")
     root_args = pipeline.root_args
     for name in names:
         if name not in pipeline.consumers or name in pipeline.producers:
@@ -56,9 +54,7 @@ def normalize_map_over(map_over: str | Sequence[str], owner: str) -> tuple[str, 
     """Return `map_over` as a non-empty tuple of names."""
     names = (map_over,) if isinstance(map_over, str) else tuple(map_over)
     if not names:
-        raise InvalidArgumentError(
-            f"map_over of {owner} names no input; pass the input name(s) to iterate over"
-        )
+        raise InvalidArgumentError(f"map_over of {owner} names no input; pass the input name(s) to iterate over")
     return names
 
 

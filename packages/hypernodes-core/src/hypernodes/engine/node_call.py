@@ -1,0 +1,172 @@
+"""One node call, in parts shared by the engine's sync and async paths.
+
+``prepare`` resolves the inputs, looks the call up in the cache and fires ``on_node_start``;
+the caller then calls the function (directly, or under retries and timeout); ``store`` keeps
+the result, writes the cache and fires ``on_node_end``; ``fail`` annotates an exception and
+fires ``on_node_error``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import warnings
+from time import perf_counter
+from typing import TYPE_CHECKING, Any, Final
+
+from hypernodes.cache._hashing import UnhashableValueError, hash_value
+from hypernodes.cache.base import MISSING
+from hypernodes.cache.signature import node_signature
+from hypernodes.errors import InvalidArgumentError
+
+if TYPE_CHECKING:
+    from hypernodes._types import Inputs
+    from hypernodes.engine.context import RunContext
+    from hypernodes.engine.frame import RunFrame
+    from hypernodes.engine.plan import ExecutionPlan, Step
+
+__all__ = ["annotate", "fail", "prepare", "sign_broadcast", "store", "unpack"]
+
+_NOTE_PREFIX: Final = "in node "
+
+
+def prepare(step: Step, frame: RunFrame) -> tuple[dict[str, Any], str | None, float] | None:
+    """Resolve inputs and try the cache; return (kwargs, signature, start time), or None on a hit."""
+    values = frame.values
+    if step.has_optional:
+        kwargs = {p: values[p] for p in step.parameters if p in values}
+    else:
+        kwargs = {p: values[p] for p in step.parameters}
+    ctx = frame.ctx
+    signature = None
+    cache = ctx.cache
+    if cache is not None and step.cacheable:
+        signature = call_signature(step, frame, kwargs)
+        if signature is not None and not cache.refresh:
+            cached = cache.get(signature)
+            if cached is not MISSING:
+                unpack(step, values, cached)
+                frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+                if ctx.dispatcher is not None:
+                    ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
+                return None
+    started = 0.0
+    if ctx.dispatcher is not None:
+        ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)
+        started = perf_counter()
+    return kwargs, signature, started
+
+
+def store(
+    step: Step,
+    frame: RunFrame,
+    result: Any,
+    signature: str | None,
+    kwargs: dict[str, Any],
+    started: float,
+) -> None:
+    """Keep `result`, write it to the cache and fire ``on_node_end``."""
+    unpack(step, frame.values, result)
+    ctx = frame.ctx
+    if signature is not None:
+        frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+        try:
+            ctx.cache.put(signature, result, node_name=step.name)  # type: ignore[union-attr]
+        except Exception as exc:  # a cache that cannot store must not lose the computed result
+            if ctx.run.warn_once("cache-put", step.name):
+                warnings.warn(
+                    f"node {step.name!r}: its output could not be cached ({type(exc).__name__}: {exc}); "
+                    "the run goes on without caching it",
+                    RuntimeWarning,
+                    stacklevel=4,
+                )
+    if ctx.dispatcher is not None:
+        values = frame.values
+        outputs = {name: values[name] for name in step.output_names}
+        ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)
+
+
+def unpack(step: Step, values: dict[str, Any], result: Any) -> None:
+    """Store `result` under the step's output name(s), checking a tuple result's shape."""
+    if step.single:
+        values[step.output_names[0]] = result
+        return
+    names = step.output_names
+    if not isinstance(result, tuple | list) or len(result) != len(names):
+        got = (
+            f"{type(result).__name__} of length {len(result)}"
+            if isinstance(result, tuple | list)
+            else type(result).__name__
+        )
+        raise InvalidArgumentError(
+            f"node {step.name!r} declares output_name={names!r} but returned {got}; "
+            f"return a tuple of {len(names)} values",
+            node_name=step.name,
+        )
+    for name, value in zip(names, result):
+        values[name] = value
+
+
+def fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
+    """Annotate `exc` with where it happened and fire ``on_node_error``."""
+    annotate(exc, step.name, ctx)
+    if ctx.dispatcher is not None and isinstance(exc, Exception):
+        ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)
+
+
+def call_signature(step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str | None:
+    """Return the cache signature of this call, or None when an input cannot be hashed."""
+    known = frame.signatures
+    shared = frame.ctx.input_signatures
+    parts: list[tuple[str, str]] = []
+    defaults = step.node.defaults
+    for name in step.parameters:
+        present = name in kwargs
+        signature = known.get(name) if present else None
+        if signature is None and present:
+            signature = shared.get(name)
+        if signature is None:
+            value = kwargs[name] if present else defaults[name]
+            try:
+                signature = hash_value(value)
+            except UnhashableValueError as exc:
+                warn_unhashable(step, frame.ctx, name, value, exc)
+                return None
+            if present:
+                known[name] = signature
+        parts.append((name, signature))
+    try:
+        code_hash = step.node.code_hash  # type: ignore[union-attr]
+    except Exception as exc:  # a fingerprinting failure must not fail the run
+        warn_unhashable(step, frame.ctx, "<code>", step.node, exc)
+        return None
+    return node_signature(code_hash, parts)
+
+
+def warn_unhashable(step: Step, ctx: RunContext, name: str, value: object, exc: Exception) -> None:
+    """Warn once per run that `name` of `step` cannot be hashed, so the call is not cached."""
+    if ctx.run.warn_once("unhashable", step.name, name):
+        warnings.warn(
+            f"node {step.name!r}: input {name!r} ({type(value).__name__}) cannot be hashed by content "
+            f"({exc}), so this call is not cached. Give the type a __cache_key__() method returning "
+            "something hashable, or mark the node @node(cache=False).",
+            RuntimeWarning,
+            stacklevel=5,
+        )
+
+
+def sign_broadcast(plan: ExecutionPlan, inputs: Inputs, ctx: RunContext) -> None:
+    """Hash the shared inputs of a map once, for every item's cache signatures."""
+    shared = ctx.input_signatures
+    for name, value in inputs.items():
+        if name in plan.inputs and name not in shared:
+            with contextlib.suppress(UnhashableValueError):  # reported by the node call that needs it
+                shared[name] = hash_value(value)
+
+
+def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
+    """Add a note naming the node, pipeline path and map item, unless an inner level did."""
+    notes = getattr(exc, "__notes__", None)
+    if notes and any(note.startswith(_NOTE_PREFIX) for note in notes):
+        return
+    with contextlib.suppress(Exception):  # an exception that refuses notes still propagates unchanged
+        exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
