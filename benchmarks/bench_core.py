@@ -24,14 +24,10 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import datetime
-import importlib.metadata
 import importlib.util
-import os
 import platform
 import pstats
 import shlex
-import statistics
 import sys
 import timeit
 import types
@@ -40,7 +36,24 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from _harness import (
+    ROOT,
+    Contender,
+    Scenario,
+    Timing,
+    as_markdown,
+    as_text,
+    chain_workload,
+    cpu_model,
+    define_plain,
+    machine,
+    make_module,
+    map_workload,
+    per_unit_us,
+    time_scenario,
+    timing_description,
+)
+
 DEFAULT_REPORT = ROOT / "docs" / "benchmarks" / "core.md"
 COMMAND = "uv run --group bench python benchmarks/bench_core.py"
 
@@ -56,106 +69,7 @@ TARGET_MAP_US_PER_ITEM = 10.0
 
 PLAIN, HYPERNODES, PIPEFUNC, HAMILTON = "plain Python", "hypernodes", "pipefunc", "hamilton"
 PEERS = {PIPEFUNC: ("pipefunc", "pipefunc"), HAMILTON: ("hamilton", "apache-hamilton")}  # tool: (module, dist)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Contender:
-    """One tool's way of doing a scenario's work.
-
-    Attributes:
-        tool: The tool's name.
-        call: Does the work once; this is what is timed.
-        result: Turns what `call` returned into plain values, to check that every tool agrees.
-        how: How the tool is called, for the report.
-    """
-
-    tool: str
-    call: Callable[[], Any]
-    result: Callable[[Any], Any]
-    how: str
-
-
-@dataclass(frozen=True, kw_only=True)
-class Scenario:
-    """Contenders doing the same work, `units` nodes (or map items) per call; plain Python first."""
-
-    key: str
-    title: str
-    unit: str
-    units: int
-    contenders: tuple[Contender, ...]
-
-
-@dataclass(frozen=True, kw_only=True)
-class Timing:
-    """Seconds per call of one contender: the median and the best of the repeats."""
-
-    tool: str
-    median: float
-    best: float
-
-
-def measure(contenders: Sequence[Contender], *, repeat: int, min_time: float) -> list[Timing]:
-    """Time each contender timeit-style after a warm-up; return the median and best seconds per call.
-
-    A repeat runs a contender's call enough times to last about `min_time`. The repeats are
-    interleaved (one of each contender per round), so a burst of load from other processes
-    slows every contender alike. As in ``timeit``, the garbage collector is off while timing.
-    """
-    timers = []
-    for contender in contenders:
-        contender.call()  # warm-up: plans, lazy imports and first-call caches of every tool
-        timer = timeit.Timer(contender.call)
-        timers.append((timer, max(1, round(min_time / max(timer.timeit(1), 1e-9)))))
-    samples: list[list[float]] = [[] for _ in contenders]
-    for _ in range(repeat):
-        for (timer, number), runs in zip(timers, samples):
-            runs.append(timer.timeit(number) / number)
-    return [Timing(tool=c.tool, median=statistics.median(runs), best=min(runs)) for c, runs in zip(contenders, samples)]
-
-
-# -- the node functions, and plain Python doing the same work ---------------------------------------
-
-
-def make_module(name: str, source: str) -> types.ModuleType:
-    """Define the node functions in `source` as module `name`: Hamilton builds its DAG from a module."""
-    module = types.ModuleType(name)
-    exec(compile(source, f"<{name}>", "exec"), module.__dict__)
-    sys.modules[name] = module  # Hamilton keeps the functions whose inspect.getmodule() is this module
-    return module
-
-
-def define_plain(module: types.ModuleType, source: str) -> Callable[..., Any]:
-    """Define `plain`, the hand-written version of a scenario, next to the node functions it calls."""
-    namespace = dict(module.__dict__)
-    exec(compile(source, f"<{module.__name__}.plain>", "exec"), namespace)
-    plain: Callable[..., Any] = namespace["plain"]
-    return plain
-
-
-MAP_SOURCE = """
-def a(x: int) -> int:
-    return x + 1
-
-def b(a: int) -> int:
-    return a * 2
-
-def c(b: int) -> int:
-    return b - 3
-"""
-
-PLAIN_MAP_SOURCE = """
-def plain(xs):
-    out_a, out_b, out_c = [], [], []
-    for x in xs:
-        va = a(x)
-        vb = b(va)
-        vc = c(vb)
-        out_a.append(va)
-        out_b.append(vb)
-        out_c.append(vc)
-    return {"a": out_a, "b": out_b, "c": out_c}
-"""
+DISTRIBUTIONS = ("hypernodes-core", "pipefunc", "apache-hamilton")  # versions in the report
 
 
 # -- each tool's contender ----------------------------------------------------------------------------
@@ -272,14 +186,7 @@ def run_contenders(
 
 
 def chain_scenario(peers: Sequence[str]) -> Scenario:
-    names = [f"c{i}" for i in range(CHAIN_LENGTH)]
-    wiring = list(zip(names, ["x", *names[:-1]]))
-    module = make_module(
-        "bench_chain", "\n".join(f"def {n}({p}: int) -> int:\n    return {p} + 1\n" for n, p in wiring)
-    )
-    body = "".join(f"    {n} = {n}_({p})\n" for n, p in wiring)  # locals shadow the functions, hence the _ aliases
-    aliases = "".join(f"{n}_ = {n}\n" for n in names)
-    plain = define_plain(module, f"{aliases}def plain(x):\n{body}    return {names[-1]}\n")
+    module, names, plain = chain_workload("bench_chain", CHAIN_LENGTH)
     return Scenario(
         key="chain",
         title=f"`run` of a {CHAIN_LENGTH}-node linear chain",
@@ -307,9 +214,8 @@ def wide_scenario(peers: Sequence[str]) -> Scenario:
 
 
 def map_scenario(peers: Sequence[str], items: int) -> Scenario:
-    module = make_module("bench_map", MAP_SOURCE)
+    module, plain = map_workload("bench_map")
     functions = [module.a, module.b, module.c]
-    plain = define_plain(module, PLAIN_MAP_SOURCE)
     xs = list(range(items))
     contenders = [
         Contender(tool=PLAIN, call=lambda: plain(xs), result=lambda out: out, how="a `for` loop of direct calls"),
@@ -328,23 +234,9 @@ def map_scenario(peers: Sequence[str], items: int) -> Scenario:
     )
 
 
-def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[Timing]:
-    """Check that every contender agrees with plain Python, then time each."""
-    expected = scenario.contenders[0].result(scenario.contenders[0].call())
-    for contender in scenario.contenders[1:]:
-        got = contender.result(contender.call())
-        if got != expected:
-            raise AssertionError(f"{scenario.key}: {contender.tool} returned {got!r:.200}, not {expected!r:.200}")
-    return measure(scenario.contenders, repeat=repeat, min_time=min_time)
-
-
 # -- tables, targets and the report ---------------------------------------------------------------
 
 Results = dict[str, tuple[Scenario, list[Timing]]]
-
-
-def per_unit_us(seconds: float, scenario: Scenario) -> float:
-    return seconds / scenario.units * 1e6
 
 
 def table(scenario: Scenario, timings: Sequence[Timing]) -> list[tuple[str, ...]]:
@@ -367,21 +259,6 @@ def table(scenario: Scenario, timings: Sequence[Timing]) -> list[tuple[str, ...]
             )
         )
     return rows
-
-
-def as_text(rows: Sequence[tuple[str, ...]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths))) for row in rows
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    return "\n".join(lines)
-
-
-def as_markdown(rows: Sequence[tuple[str, ...]]) -> str:
-    lines = ["| " + " | ".join(row) + " |" for row in rows]
-    lines.insert(1, "|---|" + "---:|" * (len(rows[0]) - 1))
-    return "\n".join(lines)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -446,33 +323,6 @@ def targets(results: Results) -> list[Target]:
     return judged
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def version_of(distribution: str) -> str:
-    try:
-        return importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return "not installed"
-
-
-def machine() -> list[tuple[str, str]]:
-    return [
-        ("date", datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC")),
-        ("CPU", f"{cpu_model()}, {os.cpu_count()} logical CPUs"),
-        ("OS", platform.platform()),
-        ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
-        *[(dist, version_of(dist)) for dist in ("hypernodes-core", "pipefunc", "apache-hamilton")],
-    ]
-
-
 def write_report(path: Path, results: Results, argv: Sequence[str], timing: str) -> None:
     lines = [
         "# Core engine overhead",
@@ -487,7 +337,7 @@ def write_report(path: Path, results: Results, argv: Sequence[str], timing: str)
         "",
         "## Machine and command",
         "",
-        *[f"- **{name}**: {value}" for name, value in machine()],
+        *[f"- **{name}**: {value}" for name, value in machine(DISTRIBUTIONS)],
         f"- **command**: `{COMMAND}{' ' + shlex.join(argv) if argv else ''}`",
         f"- **timing**: {timing}",
         "",
@@ -583,7 +433,7 @@ def main(argv: Sequence[str]) -> None:
     if args.profile:
         profile(builders[args.profile]())
         return
-    timing = f"median and best of {repeat} interleaved repeats of about {min_time:g} s each, after a warm-up call"
+    timing = timing_description(repeat, min_time)
     print(f"{platform.python_implementation()} {platform.python_version()} on {cpu_model()}; {timing}\n")
     results: Results = {}
     for key in args.scenario or builders:

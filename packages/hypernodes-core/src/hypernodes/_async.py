@@ -67,7 +67,12 @@ def run_sync(coro: Coroutine[Any, Any, T]) -> T:
         task.add_done_callback(copy_result)
 
     loop.call_soon_threadsafe(start, context=context)
+    # The main thread waits in slices: Python raises KeyboardInterrupt only in the main thread,
+    # and only when it runs, while the kernel may deliver SIGINT to any thread.
+    slice_ = 0.1 if threading.current_thread() is threading.main_thread() else None
     try:
+        while not future.done():
+            concurrent.futures.wait([future], timeout=slice_)
         return future.result()
     except BaseException:
         if not future.done():  # the caller was interrupted (Ctrl-C): stop the coroutine too

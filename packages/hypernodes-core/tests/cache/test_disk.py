@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import multiprocessing
 import os
 import pickle
@@ -66,7 +67,13 @@ def test_entries_count_and_clear_work_per_node(cache: DiskCache) -> None:
     for i in range(3):
         cache.put(f"a{i}", "x" * i, node_name="alpha")
     cache.put("b0", None, node_name="beta")
-    assert (len(cache), cache.count(), cache.count("alpha"), cache.count("beta"), cache.count("gamma")) == (4, 4, 3, 1, 0)
+    assert (len(cache), cache.count(), cache.count("alpha"), cache.count("beta"), cache.count("gamma")) == (
+        4,
+        4,
+        3,
+        1,
+        0,
+    )
     (entry,) = cache.entries("beta")
     assert (entry.signature, entry.node_name) == ("b0", "beta")
     assert entry.size is not None and entry.size > 0 and entry.created is not None
@@ -148,6 +155,12 @@ def test_an_entry_under_another_signature_is_not_served(cache: DiskCache) -> Non
     os.replace(wrong, right)  # a file in the wrong place, as a careless copy would leave
     with pytest.warns(RuntimeWarning, match="another signature"):
         assert cache.get("right") is MISSING
+
+
+def test_something_else_in_place_of_an_entry_is_a_miss(cache: DiskCache) -> None:
+    path = Path(cache._entry_path("sig"))
+    path.mkdir(parents=True)
+    assert cache.get("sig") is MISSING
 
 
 def test_an_entry_whose_class_is_gone_is_a_miss_and_is_kept(tmp_path: Path) -> None:
@@ -267,8 +280,12 @@ def test_concurrent_threads_share_one_cache(cache: DiskCache) -> None:
     assert temp_files(cache.path) == []
 
 
-def write_from_a_process(cache: DiskCache, worker: int, count: int) -> list[str]:
-    """Write own and shared entries, read them back; return what went wrong."""
+_WORKER = """
+import warnings
+
+
+def write_from_a_process(cache, worker, count):
+    \"\"\"Write own and shared entries, read them back; return what went wrong.\"\"\"
     problems = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -279,14 +296,24 @@ def write_from_a_process(cache: DiskCache, worker: int, count: int) -> list[str]
                 problems.append(f"shared-{i}")
         problems += [str(w.message) for w in caught]
     return problems
+"""
 
 
-def test_processes_writing_one_cache_concurrently_lose_and_corrupt_nothing(tmp_path: Path) -> None:
-    cache = DiskCache(tmp_path / "c")
+def test_processes_writing_one_cache_concurrently_lose_and_corrupt_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Spawned workers import the worker function by module name: put it on sys.path, which
+    # spawn passes on (test modules themselves are not importable under --import-mode=importlib).
+    (tmp_path / "disk_cache_workers.py").write_text(_WORKER)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    workers_module = importlib.import_module("disk_cache_workers")
+    cache = DiskCache(tmp_path / "c")  # sent to each worker: it pickles by path
     workers, count = 4, 60
     context = multiprocessing.get_context("spawn")
     with context.Pool(workers) as pool:
-        results = pool.starmap(write_from_a_process, [(cache, w, count) for w in range(workers)])
+        jobs = [(cache, w, count) for w in range(workers)]
+        # A generous guard against a hang (a worker that cannot start), not a timing assertion.
+        results = pool.starmap_async(workers_module.write_from_a_process, jobs).get(timeout=300)
     assert results == [[]] * workers
     fresh = DiskCache(tmp_path / "c")
     with warnings.catch_warnings():

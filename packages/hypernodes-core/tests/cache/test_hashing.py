@@ -48,6 +48,23 @@ def test_values_of_different_types_or_shapes_never_share_a_hash() -> None:
     assert len(set(hashes)) == len(DISTINCT)
 
 
+def test_no_encoding_is_a_prefix_of_another() -> None:
+    # Encodings are self-delimiting: that is what keeps values inside containers apart.
+    samples = [
+        *DISTINCT, datetime.datetime(2024, 1, 1), "2024-01-01T00:00:00", Point(1), OtherPoint(1),
+        Color.RED, Pair(1, 2), add_one, len, pathlib.PurePosixPath("a"), "a", decimal.Decimal("1"),
+        collections.OrderedDict(a=1), uuid.UUID(int=1), range(2), (False, "x"), [None, None],
+    ]  # fmt: skip
+    encodings = set()
+    for value in samples:
+        out: list[bytes] = []
+        encode_value(value, out, _hashing.qualified_name)
+        encodings.add(b"".join(out))
+    for first in encodings:
+        for second in encodings:
+            assert first == second or not second.startswith(first)
+
+
 @pytest.mark.parametrize("value", DISTINCT, ids=repr)
 def test_equal_values_hash_equal(value: object) -> None:
     assert hash_value(value) == hash_value(pickle.loads(pickle.dumps(value)))
@@ -175,7 +192,7 @@ def test_enums_namedtuples_and_builtin_subclasses_carry_their_class() -> None:
     [
         (pathlib.PurePosixPath("a/b"), pathlib.PurePosixPath("a/c")),
         (datetime.datetime(2024, 1, 1, 12), datetime.datetime(2024, 1, 1, 13)),
-        (datetime.datetime(2024, 1, 1, tzinfo=datetime.timezone.utc), datetime.datetime(2024, 1, 1)),
+        (datetime.datetime(2024, 1, 1, tzinfo=datetime.UTC), datetime.datetime(2024, 1, 1)),
         (datetime.date(2024, 1, 1), datetime.date(2024, 1, 2)),
         (datetime.timedelta(seconds=1), datetime.timedelta(seconds=2)),
         (decimal.Decimal("1.10"), decimal.Decimal("1.1")),

@@ -135,6 +135,17 @@ def test_helpers_used_through_a_user_module_are_walked(load: Loader) -> None:
     assert fingerprint(helpers.replace("return x\n", "return -x\n")) == base  # other() is not used
 
 
+def test_user_modules_that_refer_to_each_other_are_walked_once(load: Loader) -> None:
+    ping = load("ping_mod", "import sys\nVALUE = 1\n")
+    pong = load("pong_mod", "VALUE = 2\n")
+    ping.pong_mod, pong.ping_mod = pong, ping  # a package and its submodule, say
+    nodes = "import ping_mod\n\ndef node_fn():\n    return ping_mod.pong_mod.ping_mod.VALUE\n"
+    base = fingerprint_of(load, nodes, module="nodes_f")
+    assert fingerprint_of(load, nodes, module="nodes_f") == base
+    pong.VALUE = 3
+    assert fingerprint_of(load, nodes, module="nodes_f") != base
+
+
 def test_a_module_imported_inside_the_node_is_covered_before_and_after_its_import(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, load: Loader
 ) -> None:
@@ -226,7 +237,7 @@ def test_a_global_that_cannot_be_hashed_fails_unless_a_version_vouches_for_it(lo
             return client.fetch(x)
     """
     node_fn = load("nodes_d", source).node_fn
-    with pytest.raises(UnhashableValueError, match="global 'client'") as info:
+    with pytest.raises(UnhashableValueError, match=r"refers to global 'client' \(used by node_fn\(\)\)") as info:
         code_fingerprint(node_fn)
     assert "version=" in str(info.value)
     assert code_fingerprint(node_fn, version="1") != code_fingerprint(node_fn, version="2")
@@ -244,6 +255,42 @@ def test_library_objects_that_cannot_be_hashed_are_represented_by_their_type(loa
             return x
     """
     assert fingerprint_of(load, source) == fingerprint_of(load, source)
+
+
+def test_a_container_global_keeps_its_content_around_a_library_object(load: Loader) -> None:
+    source = """
+        import logging
+        SETTINGS = {"threshold": 0.5, "log": logging.getLogger("nodes")}
+
+        def node_fn(x):
+            SETTINGS["log"].info("x")
+            return x > SETTINGS["threshold"]
+    """
+    base = fingerprint_of(load, source)
+    assert fingerprint_of(load, source) == base
+    assert fingerprint_of(load, source.replace("0.5", "0.6")) != base
+
+
+def test_a_user_object_inside_a_container_global_is_not_silently_skipped(load: Loader) -> None:
+    source = """
+        class Secret:
+            def __init__(self):
+                self._value = 1
+
+        TABLE = [1, Secret()]
+
+        def node_fn(x):
+            return TABLE[0] + x
+    """
+    with pytest.raises(UnhashableValueError, match=r"global 'TABLE'.*only private"):
+        fingerprint_of(load, source)
+
+
+def test_different_library_callables_under_one_name_differ(load: Loader) -> None:
+    np = pytest.importorskip("numpy")
+    assert np is not None
+    source = "from numpy import sqrt as transform\n\ndef node_fn(x):\n    return transform(x)\n"
+    assert fingerprint_of(load, source) != fingerprint_of(load, source.replace("sqrt", "exp"))
 
 
 def test_functions_without_source_are_fingerprinted_by_bytecode() -> None:

@@ -111,3 +111,16 @@ def test_node_pickles_by_value() -> None:
 
     clone = pickle.loads(pickle.dumps(double))
     assert clone(3) == 6 and clone.output_names == ("doubled",)
+
+
+def test_a_node_hashes_by_its_function_code() -> None:
+    from hypernodes.cache import hash_value
+
+    def first(x: int) -> int:
+        return x + 1
+
+    def second(x: int) -> int:
+        return x + 2
+
+    assert hash_value(node(first, output_name="y")) == hash_value(node(first, output_name="y"))
+    assert hash_value(node(first, output_name="y")) != hash_value(node(second, output_name="y"))

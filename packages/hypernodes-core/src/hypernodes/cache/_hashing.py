@@ -27,6 +27,7 @@ import functools
 import importlib.machinery
 import importlib.util
 import pathlib
+import reprlib
 import struct
 import sys
 import threading
@@ -54,6 +55,8 @@ _HEAP_TYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: set on classes made by a `class` sta
 
 CodeIdentity = Callable[[object], str]
 """Return the code identity (a digest) of a function, class, method or other callable."""
+Fallback = Callable[[object, "UnhashableValueError"], "bytes | None"]
+"""Return what stands for an object without hashable content, or None to raise."""
 
 _Plan = Callable[["_Encoder", Any], None]
 
@@ -110,8 +113,12 @@ def hash_value(value: object) -> str:
     (True, False)
     """
     cls = type(value)
+    if cls is str:  # the hottest path, inlined: the same bytes as _str_bytes
+        data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
+        if len(data) < _LARGE:
+            return blake2b(b"s%d:%b" % (len(data), data), digest_size=_DIGEST_SIZE).hexdigest()
     scalar = _SCALARS.get(cls)
-    if scalar is not None:  # the hot path: one encode, one digest
+    if scalar is not None:  # one encode, one digest
         return blake2b(scalar(value), digest_size=_DIGEST_SIZE).hexdigest()
     if cls is tuple and len(value) <= 16:  # type: ignore[arg-type]  # a short tuple of scalars
         parts = [b"t%d:" % len(value)]  # type: ignore[arg-type]
@@ -127,10 +134,18 @@ def hash_value(value: object) -> str:
     return blake2b(b"".join(out), digest_size=_DIGEST_SIZE).hexdigest()
 
 
-def encode_value(value: object, out: list[bytes], identity: CodeIdentity) -> None:
-    """Append the encoding of `value` to `out`, taking code identities from `identity`."""
+def encode_value(value: object, out: list[bytes], identity: CodeIdentity, fallback: Fallback | None = None) -> None:
+    """Append the encoding of `value` to `out`.
+
+    Args:
+        value: The value to encode.
+        out: Where the encoded chunks go.
+        identity: Gives the code identity of functions and classes met in the value.
+        fallback: Called with an object that has no content to hash (and the error); its
+            result stands for the object, or it returns None to let the error propagate.
+    """
     try:
-        _Encoder(out, identity).encode(value)
+        _Encoder(out, identity, fallback).encode(value)
     except RecursionError as exc:
         raise UnhashableValueError("the value is nested too deeply to hash") from exc
 
@@ -165,11 +180,12 @@ _SCALARS: dict[type, Callable[[Any], bytes]] = {
 class _Encoder:
     """One encoding pass: the output chunks and the containers on the current path."""
 
-    __slots__ = ("identity", "out", "stack")
+    __slots__ = ("fallback", "identity", "out", "stack")
 
-    def __init__(self, out: list[bytes], identity: CodeIdentity) -> None:
+    def __init__(self, out: list[bytes], identity: CodeIdentity, fallback: Fallback | None = None) -> None:
         self.out = out
         self.identity = identity
+        self.fallback = fallback
         self.stack: dict[int, int] = {}  # id of a container being encoded -> its depth
 
     def encode(self, value: object) -> None:
@@ -231,7 +247,7 @@ class _Encoder:
             try:
                 self.encode(item)
             except UnhashableValueError as exc:
-                exc.path = f"[{key!r}]{exc.path}"
+                exc.path = f"[{reprlib.repr(key)}]{exc.path}"
                 raise
         del self.stack[id(value)]
 
@@ -240,7 +256,7 @@ class _Encoder:
         # encodings of the elements instead.
         parts = []
         for item in value:
-            sub = _Encoder([], self.identity)
+            sub = _Encoder([], self.identity, self.fallback)
             sub.stack = self.stack
             sub.encode(item)
             parts.append(b"".join(sub.out))
@@ -276,7 +292,7 @@ class _Encoder:
 # -- plans for everything that is not an exact builtin type, chosen once per class ---------
 _PLANS: weakref.WeakKeyDictionary[type, _Plan] = weakref.WeakKeyDictionary()
 _HEADERS: weakref.WeakKeyDictionary[type, bytes] = weakref.WeakKeyDictionary()
-_IDENTITIES: weakref.WeakKeyDictionary[object, str] = weakref.WeakKeyDictionary()
+_IDENTITIES: weakref.WeakKeyDictionary[object, str | UnhashableValueError] = weakref.WeakKeyDictionary()
 _CALLABLE_TYPES = (
     types.FunctionType,
     types.MethodType,
@@ -306,7 +322,7 @@ def _plan_for(cls: type) -> _Plan:
         module = sys.modules.get(module_name)  # a value of a type exists only once its module is loaded
         base = getattr(module, attribute, None)
         if isinstance(base, type) and issubclass(cls, base):
-            return plan if cls is base else functools.partial(_encode_subclass, plan)
+            return functools.partial(_encode_stdlib if cls is base else _encode_subclass, plan)
     if dataclasses.is_dataclass(cls):
         fields = [f.name for f in dataclasses.fields(cls) if f.compare]  # what == compares
         return functools.partial(_encode_fields, b"D", fields)
@@ -326,7 +342,7 @@ def _encode_class(enc: _Encoder, value: type) -> None:
 
 
 def _encode_callable(enc: _Encoder, value: object) -> None:
-    enc.out.append(b"F" + _str_bytes(enc.identity(value)))
+    enc.out.append(b"U" + _str_bytes(enc.identity(value)))
 
 
 def _encode_module(enc: _Encoder, value: types.ModuleType) -> None:
@@ -338,8 +354,13 @@ def _encode_enum(enc: _Encoder, value: enum.Enum) -> None:
     enc.encode(value._value_)
 
 
+def _encode_stdlib(plan: _Plan, enc: _Encoder, value: object) -> None:
+    enc.out.append(b"v" + _str_bytes(qualified_name(type(value))))  # a stdlib value type, tagged by name
+    plan(enc, value)
+
+
 def _encode_subclass(plan: _Plan, enc: _Encoder, value: object) -> None:
-    enc.out.append(b"x" + enc.class_header(type(value)))
+    enc.out.append(b"x" + enc.class_header(type(value)))  # any other subclass: its code counts too
     plan(enc, value)
 
 
@@ -355,9 +376,17 @@ def _encode_pydantic(fields: list[str], enc: _Encoder, value: object) -> None:
 
 def _encode_object(enc: _Encoder, value: object) -> None:
     if callable(getattr(value, "__wrapped__", None)):  # lru_cache and other callable wrappers
-        enc.out.append(b"F" + _str_bytes(enc.identity(value)))
-    else:
-        enc.attributes(b"o", value, _public_state(value))
+        enc.out.append(b"U" + _str_bytes(enc.identity(value)))
+        return
+    try:
+        names = _public_state(value)
+    except UnhashableValueError as exc:
+        stand_in = enc.fallback(value, exc) if enc.fallback is not None else None
+        if stand_in is None:
+            raise
+        enc.out.append(b"?" + stand_in)
+        return
+    enc.attributes(b"o", value, names)
 
 
 def _builtin_subclass(convert: Callable[[Any], object]) -> _Plan:
@@ -398,7 +427,8 @@ def _encode_deque(enc: _Encoder, value: Any) -> None:
 
 
 # (module, class, plan), checked in order with issubclass, so subclasses come before their
-# bases. A subclass is encoded like its base, after its own class header.
+# bases. A value is tagged with its class name; an instance of a subclass that is not listed
+# is encoded like its base, after its own class header.
 _STDLIB: tuple[tuple[str, str, _Plan], ...] = (
     ("pathlib", "PurePath", _encode_text),
     ("datetime", "datetime", _encode_datetime),
@@ -431,7 +461,7 @@ _STDLIB: tuple[tuple[str, str, _Plan], ...] = (
 
 
 def _is_numpy_type(cls: type) -> bool:
-    if cls.__module__.partition(".")[0] == "numpy":
+    if str(getattr(cls, "__module__", "")).partition(".")[0] == "numpy":
         return True
     numpy = sys.modules.get("numpy")  # a subclass defined elsewhere: numpy is loaded already
     return numpy is not None and issubclass(cls, numpy.ndarray | numpy.generic | numpy.dtype)
@@ -570,11 +600,18 @@ def _memoized_identity(obj: object) -> str:
     """Return the code identity of a callable, memoized per class and function object."""
     memoize = isinstance(obj, type | types.FunctionType)
     if memoize and (cached := _IDENTITIES.get(obj)) is not None:
+        if isinstance(cached, UnhashableValueError):  # failed before: do not walk it again per value
+            raise UnhashableValueError(cached.reason, path=cached.path)
         return cached
     # signature imports this module: import it here, when the first code identity is needed
     from hypernodes.cache.signature import code_fingerprint
 
-    identity = code_fingerprint(obj)  # type: ignore[arg-type]
+    try:
+        identity = code_fingerprint(obj)  # type: ignore[arg-type]
+    except UnhashableValueError as exc:
+        if memoize:
+            _IDENTITIES[obj] = exc
+        raise
     if memoize:
         _IDENTITIES[obj] = identity
     return identity

@@ -79,8 +79,8 @@ class DiskCache(Cache):
         path: The cache directory; created if missing. Several caches (threads, processes,
             machines on a shared file system) may use one directory at once.
         max_size_bytes: Keep the files' total size under this bound by deleting the oldest
-            entries; None means no bound. The bound is enforced within a margin (other
-            processes' writes are counted every few hundred stores).
+            entries; None means no bound. The bound holds within a margin: each process counts
+            its own writes and measures the directory again every thousand stores.
         refresh: Lookups always miss and outputs are stored again (force recomputation).
 
     A ``DiskCache`` pickles as its path and options: a worker process that unpickles it gets a
@@ -117,8 +117,7 @@ class DiskCache(Cache):
             self.path.mkdir(parents=True, exist_ok=True)
         except (FileExistsError, NotADirectoryError) as exc:
             raise InvalidArgumentError(
-                f"DiskCache(path={self._root!r}) must be a directory, but a file is in the way; "
-                "pass a directory path",
+                f"DiskCache(path={self._root!r}) must be a directory, but a file is in the way; pass a directory path",
                 input_name="path",
             ) from exc
         tag = self.path / "CACHEDIR.TAG"
@@ -150,16 +149,18 @@ class DiskCache(Cache):
             fd = os.open(path, os.O_RDONLY | _BINARY)
         except FileNotFoundError:
             return MISSING
-        except OSError as exc:  # unreadable (permissions, a directory in the way): a miss
+        except OSError as exc:  # unreadable (permissions): a miss
             logger.debug("cache entry %s cannot be opened: %r", path, exc)
             return MISSING
         try:
-            try:
-                data = _read_all(fd)
-                start = _verify(data, signature.encode())
-            except _CorruptEntryError as exc:
-                self._report(path, str(exc), fd)
-                return MISSING
+            data = _read_all(fd)
+            start = _verify(data, signature.encode())
+        except _CorruptEntryError as exc:
+            self._report(path, str(exc), fd)
+            return MISSING
+        except OSError as exc:  # a directory in the way, an I/O error: a miss
+            logger.debug("cache entry %s cannot be read: %r", path, exc)
+            return MISSING
         finally:
             os.close(fd)
         try:
@@ -411,4 +412,3 @@ def _remove(path: str) -> bool:
     except OSError:  # gone already (another process), or not ours to delete
         return False
     return True
-

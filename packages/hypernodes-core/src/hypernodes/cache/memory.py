@@ -15,6 +15,7 @@ from hypernodes.errors import InvalidArgumentError
 
 __all__ = ["MemoryCache"]
 
+
 class _Stored(NamedTuple):
     value: Any
     node_name: str
@@ -61,9 +62,7 @@ class MemoryCache(Cache):
                 f"MemoryCache(max_entries=...) needs a positive int or None; got {max_entries!r}"
             )
         if not isinstance(options.get("refresh", False), bool):
-            raise InvalidArgumentError(
-                f"MemoryCache(refresh=...) needs True or False; got {options['refresh']!r}"
-            )
+            raise InvalidArgumentError(f"MemoryCache(refresh=...) needs True or False; got {options['refresh']!r}")
 
     @override
     def get(self, signature: str) -> Any:
@@ -126,4 +125,3 @@ class MemoryCache(Cache):
 
 def _rebuild(max_entries: int | None, refresh: bool) -> MemoryCache:
     return MemoryCache(max_entries=max_entries, refresh=refresh)
-

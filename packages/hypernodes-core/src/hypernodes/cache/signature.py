@@ -66,13 +66,9 @@ def code_fingerprint(func: Callable[..., object], *, version: str | None = None)
         InvalidArgumentError: `func` is not callable or `version` is not a string.
     """
     if not callable(func):
-        raise InvalidArgumentError(
-            f"code_fingerprint() needs a function or other callable; got {type(func).__name__}"
-        )
+        raise InvalidArgumentError(f"code_fingerprint() needs a function or other callable; got {type(func).__name__}")
     if version is not None and not isinstance(version, str):
-        raise InvalidArgumentError(
-            f"version must be a string such as version='2'; got {type(version).__name__}"
-        )
+        raise InvalidArgumentError(f"version must be a string such as version='2'; got {type(version).__name__}")
     walker = _Walker(strict=version is None, root=qualified_name(func))
     identity = walker.identity(func)
     tail = b"v%d:%b" % (len(version), version.encode()) if version is not None else b"-"
@@ -115,6 +111,7 @@ class _Walker:
         self._active: dict[int, str] = {}  # id -> name of the objects being walked (cycles)
         self._done: dict[int, str] = {}  # id -> identity of the objects walked in this call
         self._keep: list[object] = []  # keeps walked objects alive, so that ids stay unique
+        self._modules: set[str] = set()  # user modules whose attributes are being walked
 
     def identity(self, obj: object) -> str:
         """Return the identity digest of a callable, class or module (memoized per walk)."""
@@ -176,12 +173,14 @@ class _Walker:
             except ValueError:  # a cell not filled yet (a name bound after the def)
                 parts.append(b"%b=<empty>" % name.encode())
                 continue
-            parts.append(name.encode() + b"=" + self._reference(content, f"closure variable {name!r}", attributes))
+            what = f"closure variable {name!r} of {func.__qualname__}()"
+            parts.append(name.encode() + b"=" + self._reference(content, what, attributes))
         namespace = func.__globals__
         for name in sorted(globals_):
             if name in namespace:
                 value = namespace[name]
-                parts.append(name.encode() + b"=" + self._reference(value, f"global {name!r}", attributes))
+                what = f"global {name!r} (used by {func.__qualname__}())"
+                parts.append(name.encode() + b"=" + self._reference(value, what, attributes))
         package = namespace.get("__package__")
         for module_name, level in sorted(imports):
             parts.append(b"import " + _imported_module(module_name, level, package).encode())
@@ -207,36 +206,56 @@ class _Walker:
         """Describe a value that code refers to: a global, a closure variable or a default."""
         if isinstance(value, types.ModuleType):
             parts = [self.identity(value).encode()]
-            if library_marker(value.__name__) is None:  # user module: walk what the code uses of it
-                members = vars(value)
-                for attribute in sorted(attributes & members.keys()):
-                    member = members[attribute]
-                    if member is not value:
-                        parts.append(attribute.encode() + b"=" + self._reference(member, what, attributes))
-            return b"|".join(parts)
+            # A user module: walk the attributes the code names (once per module on the path:
+            # a package and its submodules refer to each other).
+            if library_marker(value.__name__) is None and value.__name__ not in self._modules:
+                self._modules.add(value.__name__)
+                try:
+                    members = vars(value)
+                    for attribute in sorted(attributes & members.keys()):
+                        reference = self._reference(members[attribute], f"{value.__name__}.{attribute}", attributes)
+                        parts.append(attribute.encode() + b"=" + reference)
+                finally:
+                    self._modules.discard(value.__name__)
+            return b"".join(b"%d:%b" % (len(part), part) for part in parts)
         if isinstance(value, type) or is_routine(value) or callable(getattr(value, "__wrapped__", None)):
             return self.identity(value).encode()
-        if library_marker(type(value).__module__) is not None:
-            # A library object (a ufunc, a logger, a client): its content if it has one we can
-            # see, else its type and library version.
-            return self._value(value, what, lenient=True)
         return self._value(value, what)
 
     def _value(self, value: object, what: str, *, lenient: bool = False) -> bytes:
+        """Encode a value by content; objects without content follow :meth:`_stand_in`."""
         out: list[bytes] = []
+        fallback = _type_stand_in if lenient else self._stand_in
         try:
-            encode_value(value, out, self.identity)
+            encode_value(value, out, self.identity, fallback)
         except UnhashableValueError as exc:
-            if self.strict and not lenient:
-                raise UnhashableValueError(
-                    f"{what} of {self.root} cannot be hashed by content: {exc}. Give the node an "
-                    "explicit version (@node(version=...)) to vouch for it, or define __cache_key__()"
-                ) from exc
-            kind = type(value)
-            marker = library_marker(kind.__module__) or "user"
-            label = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)
-            return b"?%b|%b|%b" % (qualified_name(kind).encode(), marker.encode(), str(label).encode())
+            if lenient:  # nested too deeply, or a class that cannot be fingerprinted
+                return _type_stand_in(value, exc)
+            raise UnhashableValueError(
+                f"the code of {self.root} refers to {what}, which cannot be hashed by content: {exc}. "
+                "Give the node an explicit version (@node(version=...)) to vouch for it, or define "
+                "__cache_key__() on its class"
+            ) from exc
         return b"".join(out)
+
+    def _stand_in(self, value: object, error: UnhashableValueError) -> bytes | None:
+        """Stand in for an object without hashable content, or return None to fail.
+
+        A library's object (a logger, a lock, a ufunc, a client) is represented by its type
+        and the library's version: its state is the library's business. A user object is
+        represented that way only when the node has an explicit version that vouches for it.
+        """
+        if self.strict and library_marker(type(value).__module__) is None:
+            return None
+        return _type_stand_in(value, error)
+
+
+def _type_stand_in(value: object, error: UnhashableValueError) -> bytes:
+    kind = type(value)
+    marker = library_marker(kind.__module__) or "user"
+    label = getattr(value, "__qualname__", None) or getattr(value, "__name__", None)  # which ufunc
+    text = f"{qualified_name(kind)}|{marker}|{label}".encode()
+    return b"%d:%b" % (len(text), text)
 
 
 def _member_functions(member: object) -> list[object]:
@@ -331,4 +350,3 @@ def _code_digest(code: types.CodeType) -> bytes:
 
 def _no_code(obj: object) -> str:
     raise UnhashableValueError(f"unexpected code object in constants: {obj!r}")
-

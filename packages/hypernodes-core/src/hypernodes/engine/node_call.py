@@ -137,7 +137,14 @@ def call_signature(step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str |
     try:
         code_hash = step.node.code_hash  # type: ignore[union-attr]
     except Exception as exc:  # a fingerprinting failure must not fail the run
-        warn_unhashable(step, frame.ctx, "<code>", step.node, exc)
+        if frame.ctx.run.warn_once("unhashable-code", step.name):
+            warnings.warn(
+                f"node {step.name!r}: its code refers to a value that cannot be hashed by content ({exc}), "
+                f"so its calls are not cached. Pass @node(version=...) to stand for what hashing cannot see, "
+                "or mark the node @node(cache=False).",
+                RuntimeWarning,
+                stacklevel=5,
+            )
         return None
     return node_signature(code_hash, parts)
 

@@ -80,7 +80,7 @@ class Node:
     cache: bool
     version: str | None
     config: RuntimeConfig | None
-    _code_hash: str | None
+    _code_hash: str | TypeError | None
 
     def __init__(
         self,
@@ -145,14 +145,28 @@ class Node:
 
     @property
     def code_hash(self) -> str:
-        """The fingerprint of the node's code (computed once, on first use)."""
+        """The fingerprint of the node's code (computed once, on first use).
+
+        Raises:
+            TypeError: The code refers to a value that cannot be hashed by content (the
+                failure is remembered, so it is not recomputed on every call).
+        """
         code_hash = self._code_hash
         if code_hash is None:
             from hypernodes.cache.signature import code_fingerprint  # the cache is optional work
 
-            code_hash = code_fingerprint(self.func, version=self.version)
+            try:
+                code_hash = code_fingerprint(self.func, version=self.version)
+            except TypeError as exc:
+                code_hash = exc
             object.__setattr__(self, "_code_hash", code_hash)
+        if isinstance(code_hash, TypeError):
+            raise TypeError(str(code_hash))  # a fresh error: re-raising one object grows its traceback
         return code_hash
+
+    def __cache_key__(self) -> object:
+        """Hash a node by its function's code, so a node calling another node sees its edits."""
+        return (self.func, self.output_name, self.version)
 
     def with_config(self, config: RuntimeConfig | None) -> Self:
         """Return a copy of this node that always runs under `config` (None removes it)."""

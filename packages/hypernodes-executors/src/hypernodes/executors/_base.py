@@ -96,11 +96,25 @@ def positive_int(value: object, argument: str, owner: str) -> int:
     return value
 
 
+_chains: dict[int, tuple[ExecutionPlan, bool]] = {}  # id(plan) -> (plan, is_chain); the plan is kept alive
+_CHAINS_KEPT = 1024  # plans remembered; past that the oldest are forgotten (and recomputed if needed)
+
+
 def is_chain(plan: ExecutionPlan) -> bool:
-    """Return whether at most one step of `plan` can be ready at any time (nothing to overlap)."""
+    """Return whether at most one step of `plan` can be ready at any time (nothing to overlap).
+
+    Computed once per plan: the answer is on every run's path, so a linear chain under a
+    pool executor costs what it costs under ``SequentialExecutor``.
+    """
+    entry = _chains.get(id(plan))
+    if entry is not None and entry[0] is plan:
+        return entry[1]
     steps = plan.steps
-    if len(steps) <= 1:
-        return True
-    if sum(1 for step in steps if not step.dependencies) > 1:
-        return False
-    return all(len(dependents) <= 1 for dependents in plan.dependents)
+    chain = len(steps) <= 1 or (
+        sum(1 for step in steps if not step.dependencies) <= 1
+        and all(len(dependents) <= 1 for dependents in plan.dependents)
+    )
+    if len(_chains) >= _CHAINS_KEPT:
+        _chains.pop(next(iter(_chains)), None)  # a benign race at worst: the entry is recomputed
+    _chains[id(plan)] = (plan, chain)
+    return chain

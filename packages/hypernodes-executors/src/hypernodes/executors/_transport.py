@@ -40,8 +40,8 @@ class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
         if isinstance(obj, Node):
             if _by_value(getattr(obj.func, "__module__", None)):
                 # Node pickles a module-level node by reference to it; a worker could not find it.
-                fields = {"name": obj.name, "cache": obj.cache, "version": obj.version, "config": obj.config}
-                return (functools.partial(Node, **fields), (obj.func, obj.output_name))
+                fields: dict[str, Any] = {"name": obj.name, "cache": obj.cache, "version": obj.version}
+                return (functools.partial(Node, config=obj.config, **fields), (obj.func, obj.output_name))
         elif isinstance(obj, types.FunctionType | type):
             _by_value(getattr(obj, "__module__", None))
         return super().reducer_override(obj)

@@ -19,6 +19,8 @@ from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 
+from hypernodes.executors._interrupt import wait_slice
+
 __all__ = ["SharedWork", "Submit"]
 
 Submit = Callable[["SharedWork"], "Future[None] | None"]
@@ -139,7 +141,7 @@ class SharedWork:
                         elif self._ready and (helping or self._helpers == 0):
                             helping = True
                             break
-                        cond.wait()
+                        cond.wait(wait_slice())
         except BaseException as exc:
             with cond:  # stop starting tasks (an interrupt, or the failure being raised)
                 if self._error is None:

@@ -18,6 +18,7 @@ from hypernodes.engine.engine import ENGINE
 from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
+from hypernodes.executors._interrupt import wait_slice
 
 if TYPE_CHECKING:
     from hypernodes import Pipeline, RunFrame, RuntimeConfig, Step
@@ -150,6 +151,8 @@ class AsyncExecutor(LocalExecutor):
             # there (awaiting alongside the enclosing run) instead of starting another loop.
             future = asyncio.run_coroutine_threadsafe(self._entered(coro), loop)
             try:
+                while not future.done():
+                    concurrent.futures.wait([future], timeout=wait_slice())
                 return future.result()
             except BaseException:
                 future.cancel()  # interrupted: stop the coroutine too

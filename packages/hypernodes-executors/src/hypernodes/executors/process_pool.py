@@ -8,7 +8,7 @@ import math
 import multiprocessing
 import os
 import threading
-from collections.abc import Sequence
+from collections.abc import Collection, Iterator, Sequence
 from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -19,6 +19,7 @@ from hypernodes.engine.engine import ENGINE
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, RunPipeline, positive_int
 from hypernodes.executors._events import Channel, EventPump
+from hypernodes.executors._interrupt import wait_slice
 from hypernodes.executors._process_worker import initialize, run_chunk
 from hypernodes.executors._transport import diagnose_items, diagnose_shared, dumps, loads
 
@@ -163,7 +164,7 @@ class ProcessPoolExecutor(LocalExecutor):
         error: BaseException | None = None
         ended = 0
         try:
-            for future in concurrent.futures.as_completed(futures):
+            for future in _as_completed(futures):
                 if future.cancelled():
                     continue
                 start, size = futures[future]
@@ -272,6 +273,16 @@ class _Runtime:
         self.pump.stop()
         self.events.close()
         self.events.join_thread()
+
+
+def _as_completed(futures: Collection[concurrent.futures.Future[bytes]]) -> Iterator[concurrent.futures.Future[bytes]]:
+    """Yield `futures` as they complete, waiting in slices so that Ctrl-C is noticed."""
+    pending = set(futures)
+    while pending:
+        done, pending = concurrent.futures.wait(
+            pending, timeout=wait_slice(), return_when=concurrent.futures.FIRST_COMPLETED
+        )
+        yield from done
 
 
 def _with_remote_traceback(error: BaseException, text: str) -> BaseException:

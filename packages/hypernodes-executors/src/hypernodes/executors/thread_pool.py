@@ -75,7 +75,9 @@ class ThreadPoolExecutor(LocalExecutor):
     def run_pipeline(
         self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
     ) -> Outputs:
-        return ENGINE.run_pipeline(pipeline, inputs, ctx, output_name, self._schedule)
+        # A chain has one ready step at a time: the engine's own loop runs it here, in order.
+        schedule = None if is_chain(pipeline.plan(output_name)) else self._schedule
+        return ENGINE.run_pipeline(pipeline, inputs, ctx, output_name, schedule)
 
     @override
     def map_items_with(
@@ -118,10 +120,6 @@ class ThreadPoolExecutor(LocalExecutor):
         plan = frame.plan
         steps = plan.steps
         execute_step = ENGINE.execute_step
-        if is_chain(plan):  # one ready step at a time: run them here, in order
-            for step in steps:
-                execute_step(step, frame)
-            return
         waiting = [len(step.dependencies) for step in steps]
         roots = [step.index for step in steps if not step.dependencies]
         work = SharedWork(
