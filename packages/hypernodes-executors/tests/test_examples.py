@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+EXAMPLES = Path(__file__).resolve().parents[3] / "examples"
+
+
+def test_composite_executor_example_runs_and_reports_its_speed_up() -> None:
+    result = subprocess.run(
+        [sys.executable, str(EXAMPLES / "composite_executor_example.py")],
+        cwd=EXAMPLES.parent,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""
+    assert "the composite is" in result.stdout  # the figure itself is the benchmark's business
