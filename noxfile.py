@@ -1,11 +1,13 @@
 """The test matrix: each package's own tests, and the behaviour suite once per executor.
 
 Run everything with ``uv run nox``; list sessions with ``uv run nox -l``; run one with
-``uv run nox -s core``. Every session builds a fresh virtual environment with uv from the
-system Python, installing the workspace members it needs in editable mode.
+``uv run nox -s core``. Every test session builds a fresh virtual environment with uv from the
+running Python, installing the workspace members it needs in editable mode.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import nox
 
@@ -14,13 +16,14 @@ nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "core", "executors", "behaviour", "benchmarks"]
 
 CORE = "packages/hypernodes-core[testing,progress,tracing]"
-MEMBERS = [
+MEMBERS = (
     "packages/hypernodes-executors",
     "packages/hypernodes-daft",
     "packages/hypernodes-modal",
     "packages/hypernodes-distributed",
-]
+)
 EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
+PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
 
 def _install(session: nox.Session, *members: str) -> None:
@@ -32,35 +35,26 @@ def _install(session: nox.Session, *members: str) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """Ruff over the tree and mypy --strict over every package's src/ (in the uv workspace env)."""
+    """Ruff over the tree and mypy --strict over every package's src/ (in the workspace env)."""
     session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
     session.run(
-        "uv",
-        "run",
-        "--frozen",
-        "mypy",
-        "--strict",
+        "uv", "run", "--frozen", "mypy", "--strict",
         "packages/hypernodes-core/src/hypernodes",
         "packages/hypernodes-executors/src/hypernodes/executors",
         external=True,
-    )
+    )  # fmt: skip
 
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """hypernodes-core's own tests, its doctests, and the behaviour suite in-process."""
+    """hypernodes-core alone: its tests, its doctests, and the behaviour suite in-process."""
     _install(session)
-    session.install("opentelemetry-sdk", "numpy", "pydantic", "uv")
+    session.install("numpy", "pydantic", "uv")
     session.run(
-        "pytest",
-        "-q",
-        "packages/hypernodes-core/tests",
-        "--doctest-modules",
-        "packages/hypernodes-core/src/hypernodes",
-        "-p",
-        "no:cacheprovider",
+        *PYTEST, "packages/hypernodes-core/tests",
+        "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
-    )
+    )  # fmt: skip
 
 
 @nox.session
@@ -68,15 +62,10 @@ def executors(session: nox.Session) -> None:
     """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
     _install(session, *MEMBERS)
     session.run(
-        "pytest",
-        "-q",
-        "packages/hypernodes-executors/tests",
-        "--ignore",
-        "packages/hypernodes-executors/tests/test_behaviour.py",
-        "-p",
-        "no:cacheprovider",
+        *PYTEST, "packages/hypernodes-executors/tests",
+        "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",
         *session.posargs,
-    )
+    )  # fmt: skip
 
 
 @nox.session
@@ -85,20 +74,15 @@ def behaviour(session: nox.Session, executor: str) -> None:
     """The executor-agnostic behaviour suite under one executor of hypernodes-executors."""
     _install(session, *MEMBERS)
     session.run(
-        "pytest",
-        "-q",
-        "packages/hypernodes-executors/tests/test_behaviour.py",
-        "-p",
-        "no:cacheprovider",
+        *PYTEST, "packages/hypernodes-executors/tests/test_behaviour.py", *session.posargs,
         env={"HYPERNODES_EXECUTOR": executor},
-        *session.posargs,
-    )
+    )  # fmt: skip
 
 
 @nox.session
 def benchmarks(session: nox.Session) -> None:
-    """Smoke-run the benchmark scripts (--quick), so they keep working; figures are not asserted."""
+    """Smoke-run every benchmark script with --quick, so they keep working; figures are not asserted."""
     _install(session, *MEMBERS)
-    session.install("pipefunc", "sf-hamilton")
-    for script in sorted(__import__("pathlib").Path("benchmarks").glob("bench_*.py")):
+    session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
+    for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")

@@ -22,16 +22,23 @@ from typing import Any, NamedTuple
 
 import pytest
 
-from hypernodes.cache import _hashing
-from hypernodes.cache._hashing import UnhashableValueError, encode_value, hash_value, library_marker
+from hypernodes.cache import _encoders, _framing, _hashing
+from hypernodes.cache._hashing import UnhashableValueError, encode_value, hash_value
+from hypernodes.cache._libraries import qualified_name
 
 
 def test_all_is_pinned() -> None:
-    assert _hashing.__all__ == sorted(_hashing.__all__)
+    for module in (_hashing, _framing, _encoders):
+        assert module.__all__ == sorted(module.__all__)
     assert set(_hashing.__all__) == {
-        "SupportsCacheKey", "UnhashableValueError", "encode_value", "hash_value", "is_routine",
-        "library_marker", "qualified_name",
+        "Encoder", "SupportsCacheKey", "UnhashableValueError", "encode_value", "hash_value",
     }  # fmt: skip
+    assert set(_framing.__all__) == {"DIGEST_SIZE", "LARGE", "SCALARS", "UnhashableValueError", "frame", "str_bytes"}
+    assert set(_encoders.__all__) == {"Plan", "is_routine", "plan_for"}
+
+
+def test_unhashable_value_error_is_one_class_wherever_it_is_imported_from() -> None:
+    assert _hashing.UnhashableValueError is _framing.UnhashableValueError
 
 
 # -- type distinctness ------------------------------------------------------------------------
@@ -58,7 +65,7 @@ def test_no_encoding_is_a_prefix_of_another() -> None:
     encodings = set()
     for value in samples:
         out: list[bytes] = []
-        encode_value(value, out, _hashing.qualified_name)
+        encode_value(value, out, qualified_name)
         encodings.add(b"".join(out))
     for first in encodings:
         for second in encodings:
@@ -336,12 +343,6 @@ def test_functions_hash_by_code() -> None:
     assert hash_value(len) != hash_value(abs)
     assert hash_value(Point) != hash_value(OtherPoint)
     assert hash_value(os) != hash_value(sys)
-
-
-def test_library_marker_names_the_distribution_or_stdlib() -> None:
-    assert library_marker("json.decoder") == f"stdlib@{sys.version_info[0]}.{sys.version_info[1]}"
-    assert library_marker("_pytest.fixtures") == f"pytest=={pytest.__version__}"
-    assert library_marker(__name__) is None  # user code
 
 
 # -- optional libraries -----------------------------------------------------------------------

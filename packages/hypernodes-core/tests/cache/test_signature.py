@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from hypernodes.cache import _hashing, signature
+from hypernodes.cache import _libraries, signature
 from hypernodes.cache._hashing import UnhashableValueError
 from hypernodes.cache.signature import code_fingerprint, node_signature
 from hypernodes.errors import InvalidArgumentError
@@ -218,7 +218,7 @@ def test_recursive_and_mutually_recursive_functions_are_fingerprinted(load: Load
 
 def test_library_code_is_represented_by_its_version(load: Loader, monkeypatch: pytest.MonkeyPatch) -> None:
     before = fingerprint_of(load, BASE)
-    monkeypatch.setitem(_hashing._MARKERS, "json", "stdlib@99.0")  # as if Python were upgraded
+    monkeypatch.setitem(_libraries._MARKERS, "json", "stdlib@99.0")  # as if Python were upgraded
     assert fingerprint_of(load, BASE) != before
 
 

@@ -25,6 +25,7 @@ library code in :mod:`hypernodes.cache._libraries`.
 
 from __future__ import annotations
 
+import reprlib
 import types
 import weakref
 from collections.abc import Callable

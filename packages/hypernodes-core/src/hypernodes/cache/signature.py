@@ -26,13 +26,9 @@ import types
 from collections.abc import Callable, Iterable
 from hashlib import blake2b
 
-from hypernodes.cache._hashing import (
-    UnhashableValueError,
-    encode_value,
-    is_routine,
-    library_marker,
-    qualified_name,
-)
+from hypernodes.cache._encoders import is_routine
+from hypernodes.cache._hashing import UnhashableValueError, encode_value
+from hypernodes.cache._libraries import library_marker, qualified_name
 from hypernodes.errors import InvalidArgumentError
 
 __all__ = ["code_fingerprint", "node_signature"]
