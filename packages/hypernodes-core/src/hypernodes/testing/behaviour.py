@@ -43,6 +43,7 @@ from hypernodes.testing.nodes import (
     square,
     total,
 )
+from hypernodes.testing.observability_behaviour import ObservabilityBehaviour
 
 __all__ = ["ExecutorBehaviourSuite"]
 
@@ -59,7 +60,7 @@ def _never(x: int, log: str) -> int:
     return x
 
 
-class ExecutorBehaviourSuite(CacheBehaviour, CallbackBehaviour):
+class ExecutorBehaviourSuite(CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour):
     """Executor-agnostic assertions; subclasses provide an ``executor`` fixture."""
 
     @staticmethod
