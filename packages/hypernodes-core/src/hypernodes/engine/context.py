@@ -7,6 +7,7 @@ are immutable and cheap to derive: one per nested pipeline call and one per map 
 
 from __future__ import annotations
 
+import itertools
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -20,6 +21,9 @@ if TYPE_CHECKING:
     from hypernodes.config.runtime import CacheSetting, CallbackSetting, RuntimeConfig
 
 __all__ = ["EventSink", "RunContext", "RunState"]
+
+_RUN_ID_PREFIX = uuid.uuid4().hex[:8]  # one random prefix per process: ids stay unique across processes
+_run_counter = itertools.count(1)  # next() on a count is atomic under the GIL
 
 EventSink = Callable[[str, CallbackContext, tuple[Any, ...]], None]
 """Receives ``(hook, ctx, args)`` for relaying callback events out of a worker."""
@@ -41,7 +45,7 @@ class RunState:
     __slots__ = ("_caches", "_dispatchers", "_lock", "_run_id", "_warned", "event_sink", "state")
 
     def __init__(self, run_id: str | None = None, event_sink: EventSink | None = None) -> None:
-        self._run_id = run_id  # made on first read: only callbacks need it, and uuid4 costs ~2 µs
+        self._run_id = run_id  # made on first read: only callbacks need it
         self.state: dict[str, Any] = {}
         self.event_sink = event_sink
         self._caches: dict[int, tuple[object, Cache | None]] = {}
@@ -60,7 +64,7 @@ class RunState:
         if run_id is None:
             with self._lock:
                 if self._run_id is None:
-                    self._run_id = uuid.uuid4().hex[:12]
+                    self._run_id = f"{_RUN_ID_PREFIX}-{next(_run_counter):x}"
                 run_id = self._run_id
         return run_id
 
