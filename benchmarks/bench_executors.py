@@ -22,7 +22,10 @@ import concurrent.futures
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import _harness
 
 from hypernodes import Pipeline, RuntimeConfig, node
 from hypernodes.config.runtime import library_default_config
@@ -164,10 +167,37 @@ def _make_step(source: str) -> Callable[..., int]:
     return namespace["step"]  # type: ignore[no-any-return]
 
 
+REPORT = _harness.ROOT / "docs" / "benchmarks" / "executors.md"
+COMMAND = "uv run python benchmarks/bench_executors.py"
+TARGETS = (
+    "thread map: >= 90 % of the ideal speed-up",
+    "async map: >= 80 % of the ideal speed-up",
+    "process map: >= 1.7x over the plain loop (warm pool)",
+    "default config on a 10-node chain: <= 1.5x the sequential time",
+)
+
+
+def write_report(rows: list[tuple[str, str]], path: Path) -> None:
+    machine = _harness.as_markdown([("fact", "value"), *_harness.machine(["hypernodes-core", "hypernodes-executors"])])
+    figures = _harness.as_markdown([("workload", "figure (same run)"), *rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "# Executors benchmark\n\n"
+        f"Written by `{COMMAND}`; each HyperNodes figure is next to plain Python or raw "
+        "`concurrent.futures`/`asyncio` doing the same work in the same run.\n\n"
+        f"## Machine\n\n{machine}\n\n## Figures\n\n{figures}\n\n## Targets\n\n"
+        + "\n".join(f"- {target}" for target in TARGETS)
+        + "\n\nRead the figures against them: the first line of each block is HyperNodes.\n",
+        encoding="utf-8",
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="less work: a smoke run, figures are not meaningful")
-    quick = parser.parse_args().quick
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write the markdown report")
+    args = parser.parse_args()
+    quick = args.quick
     rows: list[tuple[str, str]] = []
     rows += bench_thread_map(40 if quick else 200, 8)
     rows += bench_async_map(200 if quick else 1000, 100)
@@ -176,6 +206,9 @@ def main() -> None:
     width = max(len(name) for name, _ in rows)
     for name, figure in rows:
         print(f"{name:<{width}}  {figure}")
+    if not quick and not args.no_report:
+        write_report(rows, REPORT)
+        print(f"\nreport written to {REPORT}")
 
 
 if __name__ == "__main__":

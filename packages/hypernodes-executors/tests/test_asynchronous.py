@@ -10,6 +10,7 @@ import pytest
 
 from hypernodes import CallbackContext, Pipeline, PipelineCallback, RuntimeConfig, node
 from hypernodes.executors import AsyncExecutor
+from hypernodes.executors.asynchronous import _wait_all
 
 DEADLINE = 60.0  # seconds a blocked wait lasts before the test fails (never reached when it passes)
 
@@ -181,6 +182,56 @@ def test_keyboard_interrupt_cancels_the_coroutines(interrupt_when: Callable[...,
             )
         interrupter.join()
         assert cancelled.wait(DEADLINE)
+
+
+def test_keyboard_interrupt_cancels_nested_levels_and_close_returns(
+    interrupt_when: Callable[..., threading.Thread], finishes: Callable[..., Any]
+) -> None:
+    started, cancelled = threading.Event(), threading.Event()
+
+    @node(output_name="y")
+    async def wait_forever(x: int) -> int:
+        started.set()
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            cancelled.set()
+            raise
+        return x
+
+    inner = Pipeline(nodes=[wait_forever], name="inner")  # runs in a thread that waits for it
+    outer = Pipeline(nodes=[inner.as_node(name="inner_node")], name="outer")
+    executor = AsyncExecutor()
+    interrupter = interrupt_when(started)
+    with pytest.raises(KeyboardInterrupt):
+        outer.map(inputs={"x": [1, 2]}, map_over="x", config=_config(executor))
+    interrupter.join()
+    assert cancelled.is_set()
+    finishes(executor.close)  # waits for its threads: none is left waiting for a nested level
+
+
+def test_a_closed_wait_for_items_cancels_them_without_awaiting() -> None:
+    # The garbage collector closes, never cancels, a coroutine it finalises; awaiting in
+    # there would raise "coroutine ignored GeneratorExit".
+    async def main() -> asyncio.Task[None]:
+        cancelled = asyncio.Event()
+
+        async def item() -> None:
+            try:
+                await asyncio.Event().wait()
+            except asyncio.CancelledError:
+                cancelled.set()
+                raise
+
+        task = asyncio.create_task(item())
+        await asyncio.sleep(0)  # the item starts waiting
+        waiting = _wait_all([task])
+        waiting.send(None)  # now suspended in asyncio.wait, as the items are
+        waiting.close()
+        await asyncio.wait_for(cancelled.wait(), DEADLINE)
+        return task
+
+    assert asyncio.run(main()).cancelled()
 
 
 def test_close_leaves_no_thread_and_the_executor_pickles() -> None:

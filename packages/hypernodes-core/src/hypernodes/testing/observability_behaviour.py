@@ -87,7 +87,7 @@ class ObservabilityBehaviour:
             return tuple(names)
 
         outer = ("map item per_doc", "map per_doc", "node per_doc", "pipeline corpus")
-        trees = sorted((ancestry(s), s.attributes.get("hypernodes.item_index")) for s in spans)
+        trees = sorted((ancestry(s), (s.attributes or {}).get("hypernodes.item_index")) for s in spans)
         assert trees == sorted(
             [(("node clean", "pipeline per_doc", *outer), i) for i in (0, 1)]
             + [(("node count", "pipeline per_doc", *outer), i) for i in (0, 1)]

@@ -13,7 +13,7 @@ run carries both), which also rules out cycles between two executors.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from contextvars import ContextVar
 from typing import Final
 
@@ -51,4 +51,9 @@ def inside(key: str, payload: object = None) -> Iterator[None]:
     try:
         yield
     finally:
-        _enclosing.reset(token)
+        # ValueError: closed from another Context, as when the garbage collector finalises a
+        # coroutine (GeneratorExit) wherever it happens to run. The Context we marked is that
+        # coroutine's and dies with it; setting `marks` here instead would write them into an
+        # unrelated Context, so there is nothing to undo.
+        with suppress(ValueError):
+            _enclosing.reset(token)

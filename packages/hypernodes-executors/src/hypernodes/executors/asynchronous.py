@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
-from contextvars import copy_context
+from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from typing_extensions import override
 
-from hypernodes._async import run_sync
+from hypernodes._async import run_in_thread, run_sync
 from hypernodes.config.resolution import resolve_root
 from hypernodes.engine.context import RunContext
 from hypernodes.engine.engine import ENGINE
 from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
-from hypernodes.executors._interrupt import wait_slice
 
 if TYPE_CHECKING:
     from hypernodes import Pipeline, RunFrame, RuntimeConfig, Step
@@ -49,7 +48,8 @@ class AsyncExecutor(LocalExecutor):
       run on *your* event loop and do not block it.
     * At most `max_concurrency` items of one map are in flight at a time (each nested map
       counts its own items); independent nodes of one run all start as soon as they are ready.
-    * Ctrl-C (``KeyboardInterrupt``) in a sync caller cancels the run's coroutines.
+    * Ctrl-C (``KeyboardInterrupt``) in a sync caller cancels the run's coroutines, nested
+      levels included, and goes on once they are cancelled.
 
     Args:
         max_concurrency: Items of one map awaited at once.
@@ -114,7 +114,7 @@ class AsyncExecutor(LocalExecutor):
     def run_pipeline(
         self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
     ) -> Outputs:
-        return self._call(self._run_level(pipeline, inputs, ctx, output_name))
+        return self._call(self._run_level, pipeline, inputs, ctx, output_name)
 
     @override
     def map_items_with(
@@ -128,7 +128,7 @@ class AsyncExecutor(LocalExecutor):
     ) -> list[Outputs]:
         if not items:
             return []
-        return self._call(self._map_level(pipeline, items, inputs, ctx, output_name, run))
+        return self._call(self._map_level, pipeline, items, inputs, ctx, output_name, run)
 
     @override
     def close(self) -> None:
@@ -143,31 +143,27 @@ class AsyncExecutor(LocalExecutor):
 
     # -- bridging --------------------------------------------------------------------------------
 
-    def _call(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` to completion from sync code, on the enclosing run's loop if there is one."""
+    def _call(self, function: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """Await ``function(*args)`` from sync code, on the enclosing run's loop if there is one.
+
+        run_sync cancels the coroutine (and waits for that) if this caller is interrupted,
+        or if this is a nested level and the step that waits for it in a thread is cancelled.
+        """
         loop = _scope.enclosing(self._key)
         if isinstance(loop, asyncio.AbstractEventLoop) and loop.is_running() and not _runs_on(loop):
             # A nested level, called from one of our threads: its loop is free, so join it
             # there (awaiting alongside the enclosing run) instead of starting another loop.
-            future = asyncio.run_coroutine_threadsafe(self._entered(coro), loop)
-            try:
-                while not future.done():
-                    concurrent.futures.wait([future], timeout=wait_slice())
-                return future.result()
-            except BaseException:
-                future.cancel()  # interrupted: stop the coroutine too
-                raise
-        return run_sync(self._entered(coro))
+            return run_sync(self._entered(function, *args), loop)
+        return run_sync(self._entered(function, *args))
 
-    async def _entered(self, awaitable: Awaitable[T]) -> T:
+    async def _entered(self, function: Callable[..., Awaitable[T]], *args: Any) -> T:
+        # The coroutine is made here, not by the caller: if the task is cancelled before it
+        # starts, there is then no coroutine left that was never awaited.
         with _scope.inside(self._key, asyncio.get_running_loop()):
-            return await awaitable
+            return await function(*args)
 
     async def _await_root(self, function: Callable[..., T], *args: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(
-            self._ensure_threads(), copy_context().run, self._marked, loop, function, *args
-        )
+        return await self._offload(self._marked, asyncio.get_running_loop(), function, *args)
 
     def _marked(self, loop: asyncio.AbstractEventLoop, function: Callable[..., T], *args: Any) -> T:
         with _scope.inside(self._key, loop):  # levels of this run join `loop` (see _call)
@@ -242,7 +238,7 @@ class AsyncExecutor(LocalExecutor):
 
         loop = asyncio.get_running_loop()
         tasks = [loop.create_task(item_loop()) for _ in range(min(len(items), self.max_concurrency))]
-        await _wait_all(tasks)
+        await _wait_all(tasks)  # if this level is cancelled or closed, so are the item loops
         if failures:
             raise failures[0]
         return results
@@ -271,9 +267,11 @@ class AsyncExecutor(LocalExecutor):
                             waiting[dependent] -= 1
                             if waiting[dependent] == 0:
                                 running[loop.create_task(self._execute(steps[dependent], frame))] = dependent
-        except BaseException:
-            for task in running:
-                task.cancel()
+        except GeneratorExit:
+            _cancel_all(running)  # closed, not cancelled: awaiting is no longer allowed
+            raise
+        except BaseException:  # cancelled: stop the running steps, and return once they stopped
+            await _cancel_and_wait(running)
             raise
         if error is not None:
             raise error
@@ -287,9 +285,11 @@ class AsyncExecutor(LocalExecutor):
             await self._offload(ENGINE.execute_step, step, frame)
 
     async def _offload(self, function: Callable[..., T], *args: Any) -> T:
-        """Run sync `function` in one of our threads, in a copy of this task's context."""
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._ensure_threads(), copy_context().run, function, *args)
+        """Run sync `function` in one of our threads, in a copy of this task's context.
+
+        Cancelling this coroutine cancels the nested levels the thread waits for (run_in_thread).
+        """
+        return await run_in_thread(self._ensure_threads(), function, *args)
 
     def _ensure_threads(self) -> concurrent.futures.ThreadPoolExecutor:
         threads = self._threads
@@ -304,6 +304,25 @@ class AsyncExecutor(LocalExecutor):
         return threads
 
 
+async def _cancel_and_wait(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` and wait until each has finished; their errors are theirs, not ours."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+
+def _cancel_all(tasks: Collection[asyncio.Task[Any]]) -> None:
+    """Cancel `tasks` from any thread (a finaliser may run anywhere), without waiting."""
+    for task in tasks:
+        loop = task.get_loop()
+        if _runs_on(loop):
+            task.cancel()
+        else:
+            with contextlib.suppress(RuntimeError):  # a closed loop never runs the task again anyway
+                loop.call_soon_threadsafe(task.cancel)
+
+
 def _runs_on(loop: asyncio.AbstractEventLoop) -> bool:
     try:
         return asyncio.get_running_loop() is loop
@@ -312,13 +331,18 @@ def _runs_on(loop: asyncio.AbstractEventLoop) -> bool:
 
 
 async def _wait_all(tasks: list[asyncio.Task[None]]) -> None:
-    """Wait for every task; if this coroutine is cancelled, cancel them and wait for them too."""
+    """Wait for every task; if this coroutine is cancelled, cancel them and wait for them too.
+
+    If it is closed instead (``coroutine.close()``, e.g. by the garbage collector finalising
+    an abandoned run), it only cancels them: a closed coroutine must not await.
+    """
     try:
         await asyncio.wait(tasks)
+    except GeneratorExit:
+        _cancel_all(tasks)
+        raise
     except BaseException:
-        for task in tasks:
-            task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        await _cancel_and_wait(tasks)
         raise
     for task in tasks:
         if not task.cancelled() and (error := task.exception()) is not None:

@@ -142,13 +142,20 @@ class ProcessPoolExecutor(LocalExecutor):
         try:
             shared = self._dump_shared(pipeline, inputs, ctx, output_name, run, channel)
             futures: dict[concurrent.futures.Future[bytes], tuple[int | None, int]] = {}
-            for start, chunk in chunks:
-                try:
-                    blob = dumps((start, None if chunk is None else list(chunk)))
-                except Exception as exc:
-                    assert start is not None and chunk is not None  # a run sends no items
-                    raise diagnose_items(pipeline, start, chunk, exc) from None
-                futures[runtime.pool.submit(run_chunk, shared, blob)] = (start, 1 if chunk is None else len(chunk))
+            try:
+                for start, chunk in chunks:
+                    try:
+                        blob = dumps((start, None if chunk is None else list(chunk)))
+                    except Exception as exc:
+                        assert start is not None and chunk is not None  # a run sends no items
+                        raise diagnose_items(pipeline, start, chunk, exc) from None
+                    size = 1 if chunk is None else len(chunk)
+                    futures[runtime.pool.submit(run_chunk, shared, blob)] = (start, size)
+            except BaseException as exc:
+                # Pickling many chunks takes a while, and the first ones already run meanwhile.
+                if not isinstance(exc, Exception):  # Ctrl-C: stop them, as _collect would
+                    self._discard(runtime)
+                raise
             return self._collect(runtime, pipeline, futures, channel)
         finally:
             runtime.pump.close_channel(channel)
