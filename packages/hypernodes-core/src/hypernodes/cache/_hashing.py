@@ -49,6 +49,11 @@ CodeIdentity = Callable[[object], str]
 Fallback = Callable[[object, UnhashableValueError], "bytes | None"]
 """Return what stands for an object without hashable content, or None to raise."""
 
+# Not `SCALARS` itself: CPython compiles `name.get(x)` on a name bound by an import as an
+# attribute load (it expects a module), which builds a bound method per call; on this hot
+# path that cost 10-15% of hash_value for an int or a 3-tuple.
+_SCALARS = SCALARS
+
 
 class SupportsCacheKey(Protocol):
     """An object that says what identifies it for caching.
@@ -82,13 +87,13 @@ def hash_value(value: object) -> str:
         data = value.encode("utf-8", "surrogatepass")  # type: ignore[attr-defined]
         if len(data) < LARGE:
             return blake2b(b"s%d:%b" % (len(data), data), digest_size=DIGEST_SIZE).hexdigest()
-    scalar = SCALARS.get(cls)
+    scalar = _SCALARS.get(cls)
     if scalar is not None:  # one encode, one digest
         return blake2b(scalar(value), digest_size=DIGEST_SIZE).hexdigest()
     if cls is tuple and len(value) <= 16:  # type: ignore[arg-type]  # a short tuple of scalars
         parts = [b"t%d:" % len(value)]  # type: ignore[arg-type]
         for item in value:  # type: ignore[attr-defined]
-            scalar = SCALARS.get(type(item))
+            scalar = _SCALARS.get(type(item))
             if scalar is None:
                 break
             parts.append(scalar(item))
@@ -121,14 +126,16 @@ class Encoder:
     __slots__ = ("fallback", "identity", "out", "stack")
 
     def __init__(self, out: list[bytes], identity: CodeIdentity, fallback: Fallback | None = None) -> None:
-        self.out = out
-        self.identity = identity
-        self.fallback = fallback
+        # Annotated, not inferred: mypy checks the plans in _encoders, which read these, in one
+        # import cycle with this module (_encoders imports Encoder for type checking only).
+        self.out: list[bytes] = out
+        self.identity: CodeIdentity = identity
+        self.fallback: Fallback | None = fallback
         self.stack: dict[int, int] = {}  # id of a container being encoded -> its depth
 
     def encode(self, value: object) -> None:
         cls = type(value)
-        scalar = SCALARS.get(cls)
+        scalar = _SCALARS.get(cls)
         if scalar is not None:
             self.out.append(scalar(value))
         elif cls is tuple:
