@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.runtime import RuntimeConfig
     from hypernodes.engine.plan import ExecutionPlan, Step
+    from hypernodes.executor.base import Executor
     from hypernodes.graph.pipeline import Pipeline
     from hypernodes.graph.pipeline_node import MapMode, PipelineNode
 
@@ -39,18 +40,10 @@ class PipelineExecutionEngine:
     # -- entry points used by Pipeline.run / Pipeline.map --------------------------------------
 
     def run_root(
-        self,
-        pipeline: Pipeline,
-        inputs: Inputs,
-        output_name: OutputNames | None,
-        config: RuntimeConfig | None,
+        self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
     ) -> Outputs:
         """Validate and run `pipeline` as a root run (what ``Pipeline.run`` does)."""
-        plan = pipeline.plan(output_name)
-        check_inputs(pipeline, plan, inputs)
-        effective, locked = resolve_root(pipeline, config)
-        ctx = RunContext.root(pipeline.name, effective, locked=locked)
-        return self.run(pipeline, inputs, ctx, output_name)
+        return self.run(pipeline, inputs, self.start_run(pipeline, inputs, output_name, config), output_name)
 
     def map_root(
         self,
@@ -62,14 +55,53 @@ class PipelineExecutionEngine:
         config: RuntimeConfig | None,
     ) -> dict[str, list[Any]]:
         """Validate and map `pipeline` as a root run (what ``Pipeline.map`` does)."""
-        plan = pipeline.plan(output_name)
+        items, broadcast, ctx = self.start_map(pipeline, inputs, map_over, map_mode, output_name, config)
+        return self.map(pipeline, items, broadcast, ctx, output_name)
+
+    def start_run(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        output_name: OutputNames | None,
+        config: RuntimeConfig | None,
+        executor: Executor | None = None,
+    ) -> RunContext:
+        """Validate a root run before any node runs, and return its context.
+
+        Args:
+            pipeline: The pipeline to run.
+            inputs: The caller's inputs.
+            output_name: The requested outputs (None: all).
+            config: The call-site config, if any.
+            executor: Run the root level on this executor whatever the resolved config says
+                (an executor's own entry points, such as ``AsyncExecutor.run_async``).
+        """
+        check_inputs(pipeline, pipeline.plan(output_name), inputs)
+        return self._root_context(pipeline, config, executor)
+
+    def start_map(
+        self,
+        pipeline: Pipeline,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode,
+        output_name: OutputNames | None,
+        config: RuntimeConfig | None,
+        executor: Executor | None = None,
+    ) -> tuple[list[dict[str, Any]], dict[str, Any], RunContext]:
+        """Validate a root map and split its inputs; return the items, the shared inputs and the context."""
         owner = f"pipeline {pipeline.name!r}"
         names = normalize_map_over(map_over, owner)
-        check_inputs(pipeline, plan, inputs)
+        check_inputs(pipeline, pipeline.plan(output_name), inputs)
         items, broadcast = build_items(inputs, names, map_mode, owner)
+        return items, broadcast, self._root_context(pipeline, config, executor)
+
+    @staticmethod
+    def _root_context(pipeline: Pipeline, config: RuntimeConfig | None, executor: Executor | None) -> RunContext:
         effective, locked = resolve_root(pipeline, config)
-        ctx = RunContext.root(pipeline.name, effective, locked=locked)
-        return self.map(pipeline, items, broadcast, ctx, output_name)
+        if executor is not None and effective.executor is not executor:
+            effective = effective.replace(executor=executor)
+        return RunContext.root(pipeline.name, effective, locked=locked)
 
     # -- one level: through the level's backend ---------------------------------------------------
 

@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from typing_extensions import override
 
 from hypernodes._async import run_in_thread, run_sync
-from hypernodes.config.resolution import resolve_root
 from hypernodes.engine.context import RunContext
 from hypernodes.engine.engine import ENGINE
-from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
 
@@ -172,9 +170,8 @@ class AsyncExecutor(LocalExecutor):
     def _run_root(
         self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
     ) -> Outputs:
-        plan = pipeline.plan(output_name)
-        check_inputs(pipeline, plan, inputs)
-        return ENGINE.run(pipeline, inputs, self._root_context(pipeline, config), output_name)
+        ctx = ENGINE.start_run(pipeline, inputs, output_name, config, executor=self)
+        return ENGINE.run(pipeline, inputs, ctx, output_name)
 
     def _map_root(
         self,
@@ -185,18 +182,8 @@ class AsyncExecutor(LocalExecutor):
         output_name: OutputNames | None,
         config: RuntimeConfig | None,
     ) -> dict[str, list[Any]]:
-        plan = pipeline.plan(output_name)
-        owner = f"pipeline {pipeline.name!r}"
-        names = normalize_map_over(map_over, owner)
-        check_inputs(pipeline, plan, inputs)
-        items, broadcast = build_items(inputs, names, map_mode, owner)
-        return ENGINE.map(pipeline, items, broadcast, self._root_context(pipeline, config), output_name)
-
-    def _root_context(self, pipeline: Pipeline, config: RuntimeConfig | None) -> RunContext:
-        effective, locked = resolve_root(pipeline, config)
-        if effective.executor is not self:
-            effective = effective.replace(executor=self)
-        return RunContext.root(pipeline.name, effective, locked=locked)
+        items, broadcast, ctx = ENGINE.start_map(pipeline, inputs, map_over, map_mode, output_name, config, self)
+        return ENGINE.map(pipeline, items, broadcast, ctx, output_name)
 
     # -- scheduling on the loop -------------------------------------------------------------------
 
