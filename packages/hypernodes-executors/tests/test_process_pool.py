@@ -306,3 +306,17 @@ def test_a_node_can_run_alone_in_a_worker_process() -> None:
         p = Pipeline(nodes=[heavy], config=RuntimeConfig(executor=threads))  # a call-site config would win
         out = p.map(inputs={"x": [1, 2, 3]}, map_over="x")
     assert os.getpid() not in out["pid"]
+
+
+def test_errors_in_worker_maps_nested_in_outer_items_name_every_item() -> None:
+    from hypernodes import InlineExecutor
+    from hypernodes.testing.nodes import explode
+
+    with ProcessPoolExecutor(max_workers=1) as pool:
+        inner = Pipeline(nodes=[explode], name="inner", config=RuntimeConfig(executor=pool)).as_node(
+            map_over="x", name="per_x"
+        )
+        outer = Pipeline(nodes=[inner], name="corpus", config=RuntimeConfig(executor=InlineExecutor()))
+        with pytest.raises(ValueError) as info:
+            outer.map(inputs={"x": [[1], [0, 2]]}, map_over="x")
+    assert "in node 'explode' of corpus[item 1] > per_x, map item 1" in info.value.__notes__

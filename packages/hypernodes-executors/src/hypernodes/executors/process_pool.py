@@ -213,6 +213,7 @@ class ProcessPoolExecutor(LocalExecutor):
             "path": ctx.path,
             "depth": ctx.depth,
             "item_index": ctx.item_index,
+            "item_indices": ctx.item_indices,
             "locked": ctx.locked,
             "transparent": ctx.transparent,
             "input_signatures": ctx.input_signatures,
