@@ -28,6 +28,7 @@ __all__ = [
     "ROOT",
     "Contender",
     "Scenario",
+    "Target",
     "Timing",
     "as_markdown",
     "as_text",
@@ -230,6 +231,34 @@ def as_markdown(rows: Sequence[tuple[str, ...]]) -> str:
     lines = ["| " + " | ".join(row) + " |" for row in rows]
     lines.insert(1, "|---|" + "---:|" * (len(rows[0]) - 1))
     return "\n".join(lines)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Target:
+    """One of the issue's targets and HyperNodes' measured value; `at_most`: lower is better."""
+
+    what: str
+    goal: float
+    value: float
+    unit: str
+    at_most: bool
+
+    @property
+    def met(self) -> bool:
+        return self.value <= self.goal if self.at_most else self.value >= self.goal
+
+    @property
+    def verdict(self) -> str:
+        margin = self.goal / self.value if self.at_most else self.value / self.goal
+        if not self.met:
+            return "NOT MET"
+        return "met" if margin >= 1.1 else "met, within 10% of the goal"
+
+    def describe(self) -> tuple[str, str]:
+        """Return the goal and the measured value as text ("2.5 µs", but "3x")."""
+        sign = "≤" if self.at_most else "≥"
+        unit = self.unit if self.unit == "x" else f" {self.unit}"
+        return f"{sign} {self.goal:,g}{unit}", f"{self.value:,.2f}{unit}"
 
 
 # -- the machine ------------------------------------------------------------------------------------

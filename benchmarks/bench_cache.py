@@ -57,6 +57,7 @@ from _harness import (
     ROOT,
     Contender,
     Scenario,
+    Target,
     Timing,
     as_markdown,
     as_text,
@@ -456,33 +457,6 @@ def map_table(made: CacheScenario, timings: Sequence[Timing], slow_timings: Sequ
             )
         )
     return rows
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    """One of the issue's targets and HyperNodes' measured value; `at_most`: lower is better."""
-
-    what: str
-    goal: float
-    value: float
-    unit: str
-    at_most: bool
-
-    @property
-    def met(self) -> bool:
-        return self.value <= self.goal if self.at_most else self.value >= self.goal
-
-    @property
-    def verdict(self) -> str:
-        margin = self.goal / self.value if self.at_most else self.value / self.goal
-        if not self.met:
-            return "NOT MET"
-        return "met" if margin >= 1.1 else "met, within 10% of the goal"
-
-    def describe(self) -> tuple[str, str]:
-        """Return the goal and the measured value as text."""
-        sign = "≤" if self.at_most else "≥"
-        return f"{sign} {self.goal:,g} {self.unit}", f"{self.value:,.2f} {self.unit}"
 
 
 def targets(results: Results) -> list[Target]:

@@ -32,7 +32,6 @@ import sys
 import timeit
 import types
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +39,7 @@ from _harness import (
     ROOT,
     Contender,
     Scenario,
+    Target,
     Timing,
     as_markdown,
     as_text,
@@ -259,33 +259,6 @@ def table(scenario: Scenario, timings: Sequence[Timing]) -> list[tuple[str, ...]
             )
         )
     return rows
-
-
-@dataclass(frozen=True, kw_only=True)
-class Target:
-    """One of the issue's targets and HyperNodes' measured value; `at_most`: lower is better."""
-
-    what: str
-    goal: float
-    value: float
-    unit: str
-    at_most: bool
-
-    @property
-    def met(self) -> bool:
-        return self.value <= self.goal if self.at_most else self.value >= self.goal
-
-    @property
-    def verdict(self) -> str:
-        margin = self.goal / self.value if self.at_most else self.value / self.goal
-        if not self.met:
-            return "NOT MET"
-        return "met" if margin >= 1.1 else "met, within 10% of the goal"
-
-    def describe(self) -> tuple[str, str]:
-        """Return the goal and the measured value as text."""
-        sign, unit = ("≤", f" {self.unit}") if self.at_most else ("≥", self.unit)  # "2.5 µs", but "3x"
-        return f"{sign} {self.goal:g}{unit}", f"{self.value:.2f}{unit}"
 
 
 def targets(results: Results) -> list[Target]:
