@@ -203,11 +203,14 @@ class RunContext:
         return f"RunContext(path={' > '.join(self.path)!r}, depth={self.depth}{item})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_rebuild_context, (self._fields(),))
+        return (_rebuild_context, ({**self.worker_fields(), "run": self.run},))
 
-    def _fields(self) -> dict[str, Any]:
+    def worker_fields(self) -> dict[str, Any]:
+        """Return what a worker needs to rebuild this context, all but the run state.
+
+        A worker rebuilds it as ``RunContext(run=RunState(run_id, event_sink=...), **fields)``.
+        """
         return {
-            "run": self.run,
             "config": self.config,
             "pipeline_name": self.pipeline_name,
             "path": self.path,
@@ -295,9 +298,7 @@ class RunContext:
 
     def for_worker(self, event_sink: EventSink | None) -> RunContext:
         """Return this context rebuilt for a worker process, relaying callback events to `event_sink`."""
-        fields = self._fields()
-        fields["run"] = RunState(self.run.run_id, event_sink=event_sink)
-        return RunContext(**fields)
+        return RunContext(run=RunState(self.run.run_id, event_sink=event_sink), **self.worker_fields())
 
     @classmethod
     def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:

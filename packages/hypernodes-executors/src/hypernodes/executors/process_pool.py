@@ -206,18 +206,7 @@ class ProcessPoolExecutor(LocalExecutor):
         run: RunPipeline | None,
         channel: Channel,
     ) -> bytes:
-        fields = {
-            "run_id": ctx.run.run_id,
-            "config": ctx.config,
-            "pipeline_name": ctx.pipeline_name,
-            "path": ctx.path,
-            "depth": ctx.depth,
-            "item_index": ctx.item_index,
-            "item_indices": ctx.item_indices,
-            "locked": ctx.locked,
-            "transparent": ctx.transparent,
-            "input_signatures": ctx.input_signatures,
-        }
+        fields = {"run_id": ctx.run.run_id, **ctx.worker_fields()}
         shared = (pipeline, dict(inputs), fields, output_name, run, self._key, channel.id, channel.hooks)
         try:
             return dumps(shared)
