@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 
 from hypernodes.backend.base import Backend
@@ -25,14 +26,18 @@ if TYPE_CHECKING:
     from hypernodes.cache.spec import CacheSpec
 
 __all__ = [
+    "UNSET",
     "CacheSetting",
     "CallbackSetting",
+    "ConfigPatch",
+    "ConfigSetting",
     "RuntimeConfig",
     "ambient_config",
     "default_executor",
     "get_default_config",
     "library_default_config",
     "set_default_config",
+    "updated_setting",
 ]
 
 CacheSetting: TypeAlias = "Cache | CacheSpec | Callable[[], Cache] | None"
@@ -166,6 +171,107 @@ class RuntimeConfig:
             yield config
         finally:
             _context_config.reset(token)
+
+
+_FIELDS = ("backend", "executor", "cache", "callbacks", "retries", "timeout")
+_PATCH_MEMO = 64  # bases remembered per patch; past that the oldest results are made again
+
+
+class ConfigPatch:
+    """Field changes applied to whatever config a level would otherwise inherit.
+
+    ``node.with_config(retries=3)`` and ``pipeline.with_config(executor=...)`` make one: the
+    node (or pipeline) keeps the cache, callbacks, backend... of the config it runs under,
+    with only these fields changed. A full ``RuntimeConfig`` replaces everything instead.
+    The patched config is made once per base config (memoised), not per call.
+
+    >>> patch = ConfigPatch({"retries": 3})
+    >>> patch.apply(RuntimeConfig(timeout=5.0)).retries, patch.apply(RuntimeConfig(timeout=5.0)).timeout
+    (3, 5.0)
+    >>> patch
+    ConfigPatch(retries=3)
+    """
+
+    __slots__ = ("_lock", "_memo", "changes")
+
+    def __init__(self, changes: Mapping[str, Any]) -> None:
+        unknown = [name for name in changes if name not in _FIELDS]
+        if unknown:
+            import difflib  # only on the error path
+
+            close = difflib.get_close_matches(unknown[0], _FIELDS, n=1)
+            hint = f" Did you mean {close[0]!r}?" if close else ""
+            raise InvalidArgumentError(
+                f"with_config() got an unknown field {unknown[0]!r}; the fields of RuntimeConfig are: "
+                f"{', '.join(_FIELDS)}.{hint}"
+            )
+        if not changes:
+            raise InvalidArgumentError("with_config() needs a RuntimeConfig, None, or field changes such as retries=3")
+        library_default_config().replace(**changes)  # validate the values now, not at run time
+        self.changes: Mapping[str, Any] = MappingProxyType(dict(changes))
+        self._memo: dict[int, tuple[RuntimeConfig, RuntimeConfig]] = {}
+        self._lock = threading.Lock()  # guards _memo
+
+    def apply(self, base: RuntimeConfig) -> RuntimeConfig:
+        """Return `base` with these changes (the same object for the same base)."""
+        entry = self._memo.get(id(base))
+        if entry is not None and entry[0] is base:
+            return entry[1]
+        patched = base.replace(**self.changes)
+        with self._lock:
+            if len(self._memo) >= _PATCH_MEMO:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[id(base)] = (base, patched)  # keeps `base` alive, so its id is not reused
+        return patched
+
+    def merged(self, changes: Mapping[str, Any]) -> ConfigPatch:
+        """Return a patch with `changes` on top of these."""
+        return ConfigPatch({**self.changes, **changes})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigPatch, (dict(self.changes),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigPatch) and dict(self.changes) == dict(other.changes)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.changes)))
+
+    def __repr__(self) -> str:
+        return f"ConfigPatch({', '.join(f'{k}={v!r}' for k, v in self.changes.items())})"
+
+
+ConfigSetting: TypeAlias = "RuntimeConfig | ConfigPatch | None"
+"""What a node or pipeline holds as its config: a full config, a patch, or nothing (inherit)."""
+
+UNSET: Any = object()
+"""The default of ``with_config(config)``: no config given (field changes may be)."""
+
+
+def updated_setting(
+    current: ConfigSetting, config: RuntimeConfig | ConfigPatch | None, changes: Mapping[str, Any], owner: str
+) -> ConfigSetting:
+    """Return the config setting of ``owner.with_config(config)`` or ``owner.with_config(**changes)``."""
+    if changes:
+        if config is not UNSET:
+            raise InvalidArgumentError(
+                f"{owner}.with_config() takes a RuntimeConfig or field changes (retries=3, ...), not both"
+            )
+        if isinstance(current, RuntimeConfig):
+            return current.replace(**changes)  # a full config stays full
+        if isinstance(current, ConfigPatch):
+            return current.merged(changes)
+        return ConfigPatch(changes)
+    if config is UNSET:
+        raise InvalidArgumentError(
+            f"{owner}.with_config() needs a RuntimeConfig, None, or field changes such as retries=3"
+        )
+    if config is not None and not isinstance(config, RuntimeConfig | ConfigPatch):
+        raise InvalidArgumentError(
+            f"{owner}.with_config() takes a RuntimeConfig (or field changes such as retries=3), "
+            f"got {type(config).__name__}"
+        )
+    return config
 
 
 def _is_cache_setting(value: object) -> bool:

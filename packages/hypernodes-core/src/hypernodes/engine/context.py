@@ -289,16 +289,15 @@ class RunContext:
         return item
 
     def for_nested(
-        self, pipeline_name: str, config: RuntimeConfig | None, input_signatures: dict[str, str] | None = None
+        self, pipeline_name: str, config: RuntimeConfig, input_signatures: dict[str, str] | None = None
     ) -> RunContext:
-        """Return the context of a nested pipeline named `pipeline_name`.
+        """Return the context of a nested pipeline named `pipeline_name`, running under `config`.
 
-        `config` is the nested level's own config (node, then pipeline); None, or a locked
-        call-site config, inherits this level's.
+        `config` is the nested level's resolved config (``resolve_nested``).
         """
         return RunContext(
             run=self.run,
-            config=self.config if config is None or self.locked else config,
+            config=config,
             pipeline_name=pipeline_name,
             path=(*self.path, pipeline_name),
             depth=self.depth + 1,

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-from hypernodes.config.resolution import resolve_root
+from hypernodes.config.resolution import resolve_config, resolve_nested, resolve_root
 from hypernodes.engine.context import RunContext
 from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
 from hypernodes.engine.node_call import fail, prepare, sign_broadcast, store
@@ -350,7 +350,6 @@ class PipelineExecutionEngine:
     def _execute_nested(self, step: NestedStep, source: Mapping[str, Any], ctx: RunContext, target: Values) -> None:
         node = step.node
         inner_inputs = {node.inner_input_name(p): source[p] for p in step.parameters if p in source}
-        own_config = node.config if node.config is not None else node.pipeline.config
         signatures: dict[str, str] = {}
         known = source.signatures if isinstance(source, Values) else {}
         shared = ctx.input_signatures
@@ -359,7 +358,7 @@ class PipelineExecutionEngine:
                 signature = known.get(outer) or shared.get(outer)
                 if signature is not None:
                     signatures[node.inner_input_name(outer)] = signature
-        nested_ctx = ctx.for_nested(node.name, own_config, signatures)
+        nested_ctx = ctx.for_nested(node.name, resolve_nested(node, ctx.config, locked=ctx.locked), signatures)
         dispatcher = ctx.dispatcher
         started = 0.0
         if dispatcher is not None:
@@ -387,7 +386,8 @@ class PipelineExecutionEngine:
     ) -> None:
         """Run a node that has its own config as a one-node pipeline under that config."""
         kwargs = {p: source[p] for p in step.parameters if p in source}
-        target.update(self.run(step.solo, kwargs, ctx.for_node_config(step.config), None))
+        config = resolve_config(step.config, ctx.config)
+        target.update(self.run(step.solo, kwargs, ctx.for_node_config(config), None))
 
 
 ENGINE: Final[PipelineExecutionEngine] = PipelineExecutionEngine()

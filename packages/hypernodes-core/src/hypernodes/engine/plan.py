@@ -23,7 +23,7 @@ from hypernodes.graph.pipeline import AnyNode, Pipeline, unknown_name_error
 from hypernodes.graph.pipeline_node import PipelineNode
 
 if TYPE_CHECKING:
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.graph.node import Node
 
 __all__ = ["ConfiguredStep", "ExecutionPlan", "FunctionStep", "NestedStep", "Step", "build_plan"]
@@ -77,12 +77,12 @@ class ConfiguredStep(Step):
     """A function node with its own config: a one-node pipeline run under `config`.
 
     Attributes:
-        config: The node's own config.
+        config: The node's own config, or a patch of the config it inherits.
         solo: The one-node pipeline (the node without its config).
         call: The plain call, used when a call-site config applies to every level.
     """
 
-    config: RuntimeConfig
+    config: RuntimeConfig | ConfigPatch
     solo: Pipeline
     call: FunctionStep
 
@@ -208,9 +208,12 @@ def _make_step(
 ) -> Step:
     dependencies = tuple(sorted({index_of[id(producers[p])] for p in member.parameters if p in producers}))
     if isinstance(member, PipelineNode):
-        inner = None
+        exposed = member.exposed_inner_outputs
+        inner: tuple[str, ...] | None = None
         if wanted is not None:
-            inner = tuple(o for o in member.pipeline.output_names if member.outer_output_name(o) in wanted)
+            inner = tuple(o for o in exposed if member.outer_output_name(o) in wanted)
+        elif len(exposed) < len(member.pipeline.output_names):
+            inner = exposed  # private intermediates: run only what the exposed outputs need
         return NestedStep(
             index=index,
             node=member,

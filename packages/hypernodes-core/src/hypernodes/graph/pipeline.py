@@ -7,6 +7,7 @@ import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
+from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
 from hypernodes.graph.node import Node
 from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
@@ -14,7 +15,7 @@ from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.resolution import ConfigExplanation
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.engine.engine import PipelineExecutionEngine
     from hypernodes.engine.plan import ExecutionPlan
 
@@ -71,7 +72,7 @@ class Pipeline:
 
     nodes: tuple[AnyNode, ...]
     name: str
-    config: RuntimeConfig | None
+    config: RuntimeConfig | ConfigPatch | None
     producers: Mapping[str, AnyNode]
     consumers: Mapping[str, tuple[AnyNode, ...]]
     order: tuple[AnyNode, ...]
@@ -85,7 +86,7 @@ class Pipeline:
         self,
         nodes: Sequence[Node | PipelineNode | Pipeline],
         name: str | None = None,
-        config: RuntimeConfig | None = None,
+        config: RuntimeConfig | ConfigPatch | None = None,
     ) -> None:
         if isinstance(nodes, Node | PipelineNode | Pipeline) or not isinstance(nodes, Sequence):
             raise InvalidArgumentError(
@@ -214,9 +215,15 @@ class Pipeline:
 
     # -- derived pipelines -------------------------------------------------------------------
 
-    def with_config(self, config: RuntimeConfig | None) -> Self:
-        """Return a new pipeline with the same nodes running under `config`; this one is unchanged."""
-        return type(self)(nodes=self.nodes, name=self.name, config=config)
+    def with_config(self, config: RuntimeConfig | ConfigPatch | None = UNSET, **changes: Any) -> Self:
+        """Return a new pipeline with the same nodes and its own config; this one is unchanged.
+
+        ``with_config(RuntimeConfig(...))`` replaces the config it would inherit;
+        ``with_config(executor=ThreadPoolExecutor(8))`` patches it (the other fields come
+        from the enclosing pipeline, ``RuntimeConfig.use`` or the default, at run time).
+        """
+        setting = updated_setting(self.config, config, changes, f"pipeline {self.name!r}")
+        return type(self)(nodes=self.nodes, name=self.name, config=setting)
 
     def with_name(self, name: str) -> Self:
         """Return a new pipeline with the same nodes and config under another name."""

@@ -7,10 +7,11 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["MapMode", "PipelineNode", "did_you_mean"]
@@ -40,7 +41,8 @@ class PipelineNode:
         pipeline: The inner pipeline.
         name: The node's name (default: the inner pipeline's name).
         input_mapping: Outer input name -> inner input name.
-        output_mapping: Inner output name -> outer output name.
+        output_mapping: Inner output name -> outer output name. When given, exactly these
+            outputs are exposed (map a name to itself to keep it); the others stay private.
         map_over: Outer input names mapped over (empty: no map).
         map_mode: ``"zip"`` or ``"product"``.
         parameters: The outer input names, in the inner pipeline's ``root_args`` order.
@@ -70,7 +72,7 @@ class PipelineNode:
     output_mapping: Mapping[str, str]
     map_over: tuple[str, ...]
     map_mode: MapMode
-    config: RuntimeConfig | None
+    config: RuntimeConfig | ConfigPatch | None
     parameters: tuple[str, ...]
     optional: frozenset[str]
     output_names: tuple[str, ...]
@@ -90,7 +92,7 @@ class PipelineNode:
         map_over: str | Sequence[str] | None = None,
         map_mode: MapMode = "zip",
         name: str | None = None,
-        config: RuntimeConfig | None = None,
+        config: RuntimeConfig | ConfigPatch | None = None,
     ) -> None:
         node_name = name or pipeline.name
         input_mapping = dict(input_mapping or {})
@@ -150,13 +152,19 @@ class PipelineNode:
             "optional",
             frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) - frozenset(map_over),
         )
-        set_(self, "output_names", tuple(output_mapping.get(o, o) for o in pipeline.output_names))
+        # With an output_mapping, exactly the mapped outputs are exposed: the inner
+        # intermediates stay private (two nested pipelines may both have a `tmp`).
+        exposed = {o: output_mapping[o] for o in pipeline.output_names if o in output_mapping} if output_mapping else {
+            o: o for o in pipeline.output_names
+        }
+        if len(set(exposed.values())) != len(exposed):
+            raise InvalidArgumentError(
+                f"output_mapping of node {node_name!r} maps two inner outputs to one outer name",
+                node_name=node_name,
+            )
+        set_(self, "output_names", tuple(exposed.values()))
         set_(self, "_inner_of_outer", MappingProxyType({outer_of_inner.get(a, a): a for a in inner_args}))
-        set_(
-            self,
-            "_outer_of_inner_output",
-            MappingProxyType({o: output_mapping.get(o, o) for o in pipeline.output_names}),
-        )
+        set_(self, "_outer_of_inner_output", MappingProxyType(exposed))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"PipelineNode is immutable; use with_config() to derive a new one ({name!r})")
@@ -186,9 +194,15 @@ class PipelineNode:
         """Return the outer name under which inner output `inner` is exposed."""
         return self._outer_of_inner_output[inner]
 
-    def with_config(self, config: RuntimeConfig | None) -> Self:
-        """Return a copy of this node that always runs under `config` (None removes it)."""
-        return type(self)(self.pipeline, **{**self._kwargs(), "config": config})
+    @property
+    def exposed_inner_outputs(self) -> tuple[str, ...]:
+        """The inner outputs this node exposes (all of them without an ``output_mapping``)."""
+        return tuple(self._outer_of_inner_output)
+
+    def with_config(self, config: RuntimeConfig | ConfigPatch | None = UNSET, **changes: Any) -> Self:
+        """Return a copy of this node with its own config (a whole config, or field changes: see ``Node``)."""
+        setting = updated_setting(self.config, config, changes, f"node {self.name!r}")
+        return type(self)(self.pipeline, **{**self._kwargs(), "config": setting})
 
     def _kwargs(self) -> dict[str, Any]:
         return {
