@@ -274,9 +274,9 @@ def test_orient_sets_the_direction(document: Pipeline) -> None:
 
 def test_show_config_names_each_nodes_executor_and_backend(three_levels: Pipeline) -> None:
     boxes = _boxes(build_diagram(three_levels, depth=None, show_config=True))
-    assert "InlineExecutor on LocalBackend" in boxes["node_report"].notes
-    assert "TaggedExecutor on LocalBackend" in boxes["node_batch__total"].notes
-    assert "TaggedExecutor on LocalBackend" in boxes["node_batch__per_text__clean"].notes
+    assert "InlineExecutor() on LocalBackend()" in boxes["node_report"].notes
+    assert "TaggedExecutor() on LocalBackend()" in boxes["node_batch__total"].notes
+    assert "TaggedExecutor() on LocalBackend()" in boxes["node_batch__per_text__clean"].notes
     assert not any(
         "Executor" in note
         for note in _clusters(build_diagram(three_levels, depth=None, show_config=True))["cluster_batch"].notes
@@ -286,7 +286,7 @@ def test_show_config_names_each_nodes_executor_and_backend(three_levels: Pipelin
 
 def test_show_config_on_a_collapsed_pipeline_names_what_its_nodes_run_with(three_levels: Pipeline) -> None:
     notes = _boxes(build_diagram(three_levels, depth=1, show_config=True))["node_batch"].notes
-    assert notes == ("TaggedExecutor on LocalBackend",)  # not the InlineExecutor of the level around it
+    assert notes == ("TaggedExecutor() on LocalBackend()",)  # not the InlineExecutor of the level around it
 
 
 class _BoundPipeline(Pipeline):
@@ -381,7 +381,8 @@ def test_dot_accepts_the_text_without_warnings(case: str, request: pytest.Fixtur
     assert DOT is not None
     result = subprocess.run([DOT, "-Tsvg"], input=text, capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
-    assert result.stderr == ""
+    complaints = [line for line in result.stderr.splitlines() if not line.startswith("Fontconfig")]
+    assert complaints == []  # a bad HTML label is only a warning, and a broken picture
 
 
 @needs_dot

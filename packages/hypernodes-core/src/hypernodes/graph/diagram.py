@@ -354,7 +354,7 @@ class _Builder:
             inner = [c for name, c in self.configs.items() if name.startswith(key + " > ")]
             # A collapsed pipeline runs its nodes with their configs: list each one once.
             for config in inner if isinstance(member, PipelineNode) and inner else [self.configs[key]]:
-                note = f"{type(config.executor).__name__} on {type(config.backend).__name__}"
+                note = f"{_short(repr(config.executor))} on {_short(repr(config.backend))}"
                 if note not in notes:
                     notes.append(note)
         return tuple(notes)

@@ -146,12 +146,7 @@ def _dot_item(item: DiagramItem, lines: list[str], indent: str, diagram: Diagram
     if isinstance(item, DiagramNode):
         lines.append(f"{indent}{item.id} [{', '.join(_dot_node_attrs(item))}]")
         return
-    fill, stroke = _CLUSTER
-    text = _TEXT
-    if item.state == "inactive":
-        fill, stroke, text = _INACTIVE
-    elif item.state == "active":
-        stroke = _ACTIVE
+    fill, stroke, text = _cluster_colours(item)
     colour = _INACTIVE[2] if item.state == "inactive" else _MUTED
     rows = [f'<TR><TD ALIGN="LEFT"><B>{_escape(item.title, "dot")}</B></TD></TR>']
     rows += [f'<TR><TD ALIGN="LEFT">{_muted(_escape(n, "dot"), "dot", True, colour)}</TD></TR>' for n in item.notes]
@@ -173,6 +168,13 @@ def _dot_item(item: DiagramItem, lines: list[str], indent: str, diagram: Diagram
     if as_node:
         lines += [f"{indent}    {_title_id(item)} -> {top} [style=invis]" for top in _tops(item, diagram.edges)]
     lines.append(f"{indent}}}")
+
+
+def _cluster_colours(cluster: DiagramCluster) -> tuple[str, str, str]:
+    """Return the fill, frame and text colours of `cluster` in its state."""
+    if cluster.state == "inactive":
+        return _INACTIVE
+    return _CLUSTER[0], _ACTIVE if cluster.state == "active" else _CLUSTER[1], _TEXT
 
 
 def _title_id(cluster: DiagramCluster) -> str:
@@ -235,23 +237,19 @@ def render_mermaid(diagram: Diagram) -> str:
     for edge in diagram.edges:
         label = f"|{_escape(edge.label, 'mermaid')}|" if edge.label else ""
         lines.append(f"    {edge.source} -->{label} {edge.target}")
-    for kind, (fill, stroke) in _FILL.items():
-        dash = ",stroke-dasharray:4 3" if kind == "optional" else ""
-        lines.append(f"    classDef {kind} fill:{fill},stroke:{stroke},color:{_TEXT}{dash}")
-    lines.append(f"    classDef inactive fill:{_INACTIVE[0]},stroke:{_INACTIVE[1]},color:{_INACTIVE[2]}")
-    lines.append(f"    classDef active stroke:{_ACTIVE},stroke-width:2.5px")
+    styles: dict[str, str] = {
+        kind: f"fill:{fill},stroke:{stroke},color:{_TEXT}" + (",stroke-dasharray:4 3" if kind == "optional" else "")
+        for kind, (fill, stroke) in _FILL.items()
+    }
+    styles["inactive"] = f"fill:{_INACTIVE[0]},stroke:{_INACTIVE[1]},color:{_INACTIVE[2]}"
+    styles["active"] = f"stroke:{_ACTIVE},stroke-width:2.5px"  # after the kinds, so that it wins
     items = diagram.walk()
-    for name in (*_FILL, "inactive", "active"):
+    for name, style in styles.items():
         ids = [i.id for i in items if isinstance(i, DiagramNode) and name in (i.kind, i.state)]
         if ids:
-            lines.append(f"    class {','.join(ids)} {name}")
+            lines += [f"    classDef {name} {style}", f"    class {','.join(ids)} {name}"]
     for cluster in (i for i in items if isinstance(i, DiagramCluster)):
-        fill, stroke = _CLUSTER
-        text = _TEXT
-        if cluster.state == "inactive":
-            fill, stroke, text = _INACTIVE
-        elif cluster.state == "active":
-            stroke = _ACTIVE
+        fill, stroke, text = _cluster_colours(cluster)
         dash = ",stroke-dasharray:5 4" if cluster.mapped else ""
         lines.append(f"    style {cluster.id} fill:{fill},stroke:{stroke},color:{text}{dash}")
     for state, style in (("active", f"stroke:{_ACTIVE},stroke-width:2px"), ("inactive", f"stroke:{_INACTIVE[1]}")):
