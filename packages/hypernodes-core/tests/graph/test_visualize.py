@@ -25,6 +25,8 @@ from hypernodes.graph.diagram import Diagram, DiagramCluster, DiagramNode, build
 from hypernodes.testing.nodes import add, clean, count, double, increment, square, total
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
+ROOT = Path(__file__).resolve().parents[4]
+GUIDE = ROOT / "docs" / "advanced" / "visualization.md"
 UPDATE = os.environ.get("HYPERNODES_UPDATE_SNAPSHOTS") == "1"
 DOT = shutil.which("dot")
 needs_dot = pytest.mark.skipif(
@@ -160,6 +162,19 @@ def test_text_is_the_same_for_a_rebuilt_pipeline(corpus: Pipeline, document: Pip
     assert rebuilt is not corpus
     assert rebuilt.to_dot(depth=2) == corpus.to_dot(depth=2)
     assert rebuilt.to_mermaid(depth=2) == corpus.to_mermaid(depth=2)
+
+
+def test_the_guides_mermaid_block_is_what_to_mermaid_prints() -> None:
+    blocks = re.findall(r"```mermaid\n(.*?)```", GUIDE.read_text(encoding="utf-8"), flags=re.DOTALL)
+    assert blocks == [build_document().to_mermaid()]
+
+
+def test_every_picture_the_guides_show_exists() -> None:
+    for guide in (GUIDE, ROOT / "README.md"):
+        text = guide.read_text(encoding="utf-8")
+        pictures = re.findall(r"!\[[^\]]*\]\(([^)]+\.svg)\)", text)
+        assert pictures, guide
+        assert all((guide.parent / picture).is_file() for picture in pictures), pictures
 
 
 # -- what the picture shows ------------------------------------------------------------------
