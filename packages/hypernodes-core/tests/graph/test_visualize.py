@@ -21,7 +21,8 @@ from typing import Any
 import pytest
 
 from hypernodes import InlineExecutor, InvalidArgumentError, Pipeline, RuntimeConfig, node
-from hypernodes.graph.diagram import Diagram, DiagramCluster, DiagramNode, build_diagram
+from hypernodes.graph.diagram import Diagram, DiagramCluster, DiagramNode, DiagramOptions
+from hypernodes.graph.diagram_builder import build_diagram
 from hypernodes.testing.nodes import add, clean, count, double, increment, square, total
 
 SNAPSHOTS = Path(__file__).parent / "snapshots"
@@ -180,6 +181,10 @@ def test_every_picture_the_guides_show_exists() -> None:
 # -- what the picture shows ------------------------------------------------------------------
 
 
+def _diagram(pipeline: Pipeline, **options: Any) -> Diagram:
+    return build_diagram(pipeline, DiagramOptions(**options))
+
+
 def _boxes(diagram: Diagram) -> dict[str, DiagramNode]:
     return {item.id: item for item in diagram.walk() if isinstance(item, DiagramNode)}
 
@@ -189,7 +194,7 @@ def _clusters(diagram: Diagram) -> dict[str, DiagramCluster]:
 
 
 def test_inputs_show_required_optional_and_default(document: Pipeline) -> None:
-    boxes = _boxes(build_diagram(document))
+    boxes = _boxes(_diagram(document))
     assert (boxes["input_text"].kind, boxes["input_text"].type_name) == ("input", "str")
     optional = boxes["input_min_length"]
     assert (optional.kind, optional.type_name, optional.value) == ("optional", "int", "1")
@@ -198,7 +203,7 @@ def test_inputs_show_required_optional_and_default(document: Pipeline) -> None:
 
 
 def test_nodes_list_their_outputs_with_types_split_from_a_tuple(document: Pipeline) -> None:
-    rows = _boxes(build_diagram(document))["node_count"].outputs
+    rows = _boxes(_diagram(document))["node_count"].outputs
     assert [(row.name, row.type_name) for row in rows] == [("n_tokens", "int"), ("n_unique", "int")]
 
 
@@ -208,7 +213,7 @@ def test_show_types_false_hides_every_type(document: Pipeline) -> None:
 
 
 def test_edges_are_named_and_renames_show_both_names(corpus: Pipeline) -> None:
-    labels = {(e.source, e.target): e.label for e in build_diagram(corpus, depth=2).edges}
+    labels = {(e.source, e.target): e.label for e in _diagram(corpus, depth=2).edges}
     assert labels[("input_documents", "node_per_document__clean")] == "documents → text"
     assert labels[("node_per_document__clean", "node_per_document__tokenize")] == "clean"
     assert labels[("node_per_document__count", "node_summarize")] == "n_tokens → lengths"
@@ -216,7 +221,7 @@ def test_edges_are_named_and_renames_show_both_names(corpus: Pipeline) -> None:
 
 
 def test_depth_one_collapses_a_nested_pipeline_into_one_box(corpus: Pipeline) -> None:
-    diagram = build_diagram(corpus, depth=1)
+    diagram = _diagram(corpus, depth=1)
     assert _clusters(diagram) == {}
     box = _boxes(diagram)["node_per_document"]
     assert (box.kind, box.mapped) == ("pipeline", True)
@@ -226,10 +231,10 @@ def test_depth_one_collapses_a_nested_pipeline_into_one_box(corpus: Pipeline) ->
 
 
 def test_depth_expands_that_many_levels(three_levels: Pipeline) -> None:
-    assert set(_clusters(build_diagram(three_levels, depth=1))) == set()
-    assert set(_clusters(build_diagram(three_levels, depth=2))) == {"cluster_batch"}
-    assert "node_batch__per_text" in _boxes(build_diagram(three_levels, depth=2))
-    expanded = build_diagram(three_levels, depth=None)
+    assert set(_clusters(_diagram(three_levels, depth=1))) == set()
+    assert set(_clusters(_diagram(three_levels, depth=2))) == {"cluster_batch"}
+    assert "node_batch__per_text" in _boxes(_diagram(three_levels, depth=2))
+    expanded = _diagram(three_levels, depth=None)
     assert set(_clusters(expanded)) == {"cluster_batch", "cluster_batch__per_text"}
     assert {"node_batch__per_text__clean", "node_batch__per_text__count"} <= set(_boxes(expanded))
     assert "subgraph cluster_batch__per_text {" in three_levels.to_dot(depth=None)
@@ -237,14 +242,14 @@ def test_depth_expands_that_many_levels(three_levels: Pipeline) -> None:
 
 
 def test_a_mapped_cluster_says_what_it_maps_over_and_how(nested_map: Pipeline) -> None:
-    cluster = _clusters(build_diagram(nested_map, depth=2))["cluster_grid"]
+    cluster = _clusters(_diagram(nested_map, depth=2))["cluster_grid"]
     assert cluster.mapped
     assert "map over x, step (product)" in cluster.notes
     assert "pipeline step" in cluster.notes  # the node's name differs from its pipeline's
 
 
 def test_output_name_highlights_what_the_run_executes(document: Pipeline) -> None:
-    diagram = build_diagram(document, output_name="tokens")
+    diagram = _diagram(document, output_name="tokens")
     states = {box_id: box.state for box_id, box in _boxes(diagram).items()}
     assert states == {
         "input_text": "active",
@@ -255,17 +260,17 @@ def test_output_name_highlights_what_the_run_executes(document: Pipeline) -> Non
     }
     assert [row.requested for row in _boxes(diagram)["node_tokenize"].outputs] == [True]
     assert {e.target: e.state for e in diagram.edges}["node_count"] == "inactive"
-    assert all(box.state == "plain" for box in _boxes(build_diagram(document)).values())
+    assert all(box.state == "plain" for box in _boxes(_diagram(document)).values())
 
 
 def test_output_name_highlighting_reaches_into_nested_pipelines(corpus: Pipeline) -> None:
-    diagram = build_diagram(corpus, depth=2, output_name="vocabulary")
+    diagram = _diagram(corpus, depth=2, output_name="vocabulary")
     states = {box_id: box.state for box_id, box in _boxes(diagram).items()}
     assert states["node_per_document__tokenize"] == "active"
     assert states["node_per_document__count"] == "inactive"  # vocabulary needs only the tokens
     assert states["node_summarize"] == states["input_corpus_name"] == "inactive"
     assert _clusters(diagram)["cluster_per_document"].state == "active"
-    requested = build_diagram(corpus, depth=2, output_name="lengths")
+    requested = _diagram(corpus, depth=2, output_name="lengths")
     rows = {row.name: row.requested for row in _boxes(requested)["node_per_document__count"].outputs}
     assert rows == {"n_tokens": True, "n_unique": False}  # inner n_tokens is exposed as lengths
 
@@ -288,19 +293,19 @@ def test_orient_sets_the_direction(document: Pipeline) -> None:
 
 
 def test_show_config_names_each_nodes_executor_and_backend(three_levels: Pipeline) -> None:
-    boxes = _boxes(build_diagram(three_levels, depth=None, show_config=True))
+    boxes = _boxes(_diagram(three_levels, depth=None, show_config=True))
     assert "InlineExecutor() on LocalBackend()" in boxes["node_report"].notes
     assert "TaggedExecutor() on LocalBackend()" in boxes["node_batch__total"].notes
     assert "TaggedExecutor() on LocalBackend()" in boxes["node_batch__per_text__clean"].notes
     assert not any(
         "Executor" in note
-        for note in _clusters(build_diagram(three_levels, depth=None, show_config=True))["cluster_batch"].notes
+        for note in _clusters(_diagram(three_levels, depth=None, show_config=True))["cluster_batch"].notes
     )
     assert "on LocalBackend" not in three_levels.to_dot(depth=None)
 
 
 def test_show_config_on_a_collapsed_pipeline_names_what_its_nodes_run_with(three_levels: Pipeline) -> None:
-    notes = _boxes(build_diagram(three_levels, depth=1, show_config=True))["node_batch"].notes
+    notes = _boxes(_diagram(three_levels, depth=1, show_config=True))["node_batch"].notes
     assert notes == ("TaggedExecutor() on LocalBackend()",)  # not the InlineExecutor of the level around it
 
 
@@ -319,11 +324,11 @@ class _NamesOnlyPipeline(Pipeline):
 
 
 def test_bound_inputs_are_drawn_with_their_values() -> None:
-    diagram = build_diagram(_BoundPipeline(nodes=[double, add], name="bound"))
+    diagram = _diagram(_BoundPipeline(nodes=[double, add], name="bound"))
     box = _boxes(diagram)["input_squared"]
     assert (box.kind, box.value) == ("bound", "9")
     assert ("input_squared", "node_add") in {(e.source, e.target) for e in diagram.edges}
-    names_only = _boxes(build_diagram(_NamesOnlyPipeline(nodes=[double], name="names")))["input_x"]
+    names_only = _boxes(_diagram(_NamesOnlyPipeline(nodes=[double], name="names")))["input_x"]
     assert (names_only.kind, names_only.value) == ("bound", None)
 
 
@@ -334,11 +339,22 @@ def test_labels_escape_what_each_format_reserves() -> None:
     assert '<"|">' not in pipeline.to_dot() + pipeline.to_mermaid()
 
 
+def test_any_names_give_plain_ids_and_a_quoted_title() -> None:
+    @node(output_name="résumé")
+    def naïve(text: str) -> str:
+        return text
+
+    pipeline = Pipeline(nodes=[naïve, clean])  # unnamed: 'pipeline[résumé,clean]'
+    ids = [item.id for item in _diagram(pipeline).walk()]
+    assert ids == ["input_text", "node_na_ve", "node_clean"]
+    assert '\ntitle: "pipeline[résumé,clean]"\n' in pipeline.to_mermaid()  # YAML would read [ as a list
+    assert 'digraph "pipeline[résumé,clean]" {' in pipeline.to_dot()
+
+
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_ids_are_unique_and_every_edge_joins_two_boxes(case: str, request: pytest.FixtureRequest) -> None:
     fixture, options = CASES[case]
-    options = {k: v for k, v in options.items() if k != "orient"}
-    diagram = build_diagram(request.getfixturevalue(fixture), **options)
+    diagram = _diagram(request.getfixturevalue(fixture), **options)
     ids = [item.id for item in diagram.walk()]
     assert len(ids) == len(set(ids))
     boxes = set(_boxes(diagram))
@@ -408,7 +424,7 @@ def test_visualize_writes_png_svg_and_pdf(corpus: Pipeline, tmp_path: Path) -> N
     assert (tmp_path / "corpus.pdf").read_bytes().startswith(b"%PDF")
     svg = ElementTree.parse(tmp_path / "corpus.svg")
     titles = {element.text for element in svg.iter("{http://www.w3.org/2000/svg}title")}
-    diagram = build_diagram(corpus, depth=2)
+    diagram = _diagram(corpus, depth=2)
     assert {item.id for item in diagram.walk()} <= titles  # every box and frame is drawn
     assert {p.name for p in tmp_path.iterdir()} == {"corpus.png", "corpus.svg", "corpus.pdf"}  # no leftovers
 

@@ -13,7 +13,9 @@ Both renderers are plain string building (no dependency) and draw the same legen
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+import json
+import re
+from typing import Literal
 
 from hypernodes.graph.diagram import (
     Diagram,
@@ -23,17 +25,10 @@ from hypernodes.graph.diagram import (
     DiagramKind,
     DiagramNode,
     OutputRow,
-    build_diagram,
     walk,
 )
 
-if TYPE_CHECKING:
-    from hypernodes._types import OutputNames
-    from hypernodes.config.runtime import RuntimeConfig
-    from hypernodes.graph.diagram import Orient
-    from hypernodes.graph.pipeline import Pipeline
-
-__all__ = ["draw_text", "render_dot", "render_mermaid"]
+__all__ = ["render_dot", "render_mermaid"]
 
 _FILL: dict[DiagramKind, tuple[str, str]] = {  # kind -> (fill, stroke)
     "input": ("#FEF3C7", "#D97706"),
@@ -96,25 +91,6 @@ def _lines(item: DiagramNode) -> list[str]:
 # -- DOT -----------------------------------------------------------------------------------
 
 
-def draw_text(
-    pipeline: Pipeline,
-    markup: _Markup,
-    *,
-    depth: int | None,
-    orient: Orient,
-    show_types: bool,
-    output_name: OutputNames | None,
-    show_config: bool,
-    config: RuntimeConfig | None,
-) -> str:
-    """Return the picture of `pipeline` as DOT or Mermaid text (``Pipeline.to_dot``/``to_mermaid``)."""
-    diagram = build_diagram(
-        pipeline, depth=depth, orient=orient, show_types=show_types, output_name=output_name,
-        show_config=show_config, config=config,
-    )  # fmt: skip
-    return render_dot(diagram) if markup == "dot" else render_mermaid(diagram)
-
-
 def render_dot(diagram: Diagram) -> str:
     """Return `diagram` as Graphviz DOT text (render it with ``dot -Tsvg`` or ``graphviz.Source``)."""
     lines = [
@@ -153,7 +129,7 @@ def _dot_item(item: DiagramItem, lines: list[str], indent: str, diagram: Diagram
     # Top to bottom, the title is a node above the frame's contents, because edges route around
     # nodes but cross labels; left to right, edges run beside a label at the top, so it is one.
     as_node = diagram.orient in ("TB", "BT")
-    label = '""' if as_node else f"<{_table(rows)}>, labeljust=l, labelloc=t, fontcolor=\"{text}\""
+    label = '""' if as_node else f'<{_table(rows)}>, labeljust=l, labelloc=t, fontcolor="{text}"'
     style = "rounded,filled,dashed" if item.mapped else "rounded,filled"
     lines.append(f"{indent}subgraph {item.id} {{")
     lines.append(
@@ -231,7 +207,10 @@ def _table(rows: list[str]) -> str:
 
 def render_mermaid(diagram: Diagram) -> str:
     """Return `diagram` as a Mermaid flowchart (paste it into a fenced ``mermaid`` block)."""
-    lines = ["---", f"title: {diagram.title}", "---", f"flowchart {diagram.orient}"]
+    title = diagram.title
+    if not re.fullmatch(r"[\w .-]+", title):  # front matter is YAML, where "[", ":" or "#" mean something
+        title = json.dumps(title, ensure_ascii=False)
+    lines = ["---", f"title: {title}", "---", f"flowchart {diagram.orient}"]
     for item in diagram.items:
         _mermaid_item(item, lines, "    ")
     for edge in diagram.edges:

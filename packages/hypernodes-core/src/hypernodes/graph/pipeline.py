@@ -300,18 +300,14 @@ class Pipeline:
             ImportError: The ``graphviz`` package is missing (``pip install "hypernodes-core[viz]"``).
             InvalidArgumentError: An unknown `output_name`, `orient` or `filename` suffix, or a bad `depth`.
         """
+        from hypernodes.graph.diagram import DiagramOptions
         from hypernodes.graph.visualize import visualize  # graphviz is optional: imported on first use
 
-        return visualize(
-            self,
-            depth=depth,
-            orient=orient,
-            show_types=show_types,
-            output_name=output_name,
-            filename=filename,
-            show_config=show_config,
-            config=config,
-        )
+        options = DiagramOptions(
+            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
+            show_config=show_config, config=config,
+        )  # fmt: skip
+        return visualize(self, options, filename)
 
     def to_dot(
         self,
@@ -326,12 +322,15 @@ class Pipeline:
 
         The arguments are those of :meth:`visualize`; the text is the same for the same pipeline.
         """
-        from hypernodes.graph.diagram_text import draw_text
+        from hypernodes.graph.diagram import DiagramOptions
+        from hypernodes.graph.diagram_builder import build_diagram
+        from hypernodes.graph.diagram_text import render_dot
 
-        return draw_text(
-            self, "dot", depth=depth, orient=orient, show_types=show_types, output_name=output_name,
+        options = DiagramOptions(
+            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
             show_config=show_config, config=config,
         )  # fmt: skip
+        return render_dot(build_diagram(self, options))
 
     def to_mermaid(
         self,
@@ -347,12 +346,15 @@ class Pipeline:
         The arguments are those of :meth:`visualize`; paste the text into a fenced ``mermaid``
         block (GitHub renders it).
         """
-        from hypernodes.graph.diagram_text import draw_text
+        from hypernodes.graph.diagram import DiagramOptions
+        from hypernodes.graph.diagram_builder import build_diagram
+        from hypernodes.graph.diagram_text import render_mermaid
 
-        return draw_text(
-            self, "mermaid", depth=depth, orient=orient, show_types=show_types, output_name=output_name,
+        options = DiagramOptions(
+            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
             show_config=show_config, config=config,
         )  # fmt: skip
+        return render_mermaid(build_diagram(self, options))
 
 
 _ENGINE: PipelineExecutionEngine | None = None

@@ -11,13 +11,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from hypernodes.errors import InvalidArgumentError
-from hypernodes.graph.diagram import build_diagram
+from hypernodes.graph.diagram_builder import build_diagram
 from hypernodes.graph.diagram_text import render_dot
 
 if TYPE_CHECKING:
-    from hypernodes._types import OutputNames
-    from hypernodes.config.runtime import RuntimeConfig
-    from hypernodes.graph.diagram import Orient
+    from hypernodes.graph.diagram import DiagramOptions
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["visualize"]
@@ -25,22 +23,14 @@ __all__ = ["visualize"]
 _INSTALL = 'pip install "hypernodes-core[viz]"'
 
 
-def visualize(
-    pipeline: Pipeline,
-    *,
-    depth: int | None = 1,
-    orient: Orient = "TB",
-    show_types: bool = True,
-    output_name: OutputNames | None = None,
-    filename: str | os.PathLike[str] | None = None,
-    show_config: bool = False,
-    config: RuntimeConfig | None = None,
-) -> Any:
-    """Draw `pipeline` as a ``graphviz.Source``; see :meth:`Pipeline.visualize` for the arguments.
+def visualize(pipeline: Pipeline, options: DiagramOptions, filename: str | os.PathLike[str] | None = None) -> Any:
+    """Draw `pipeline` as a ``graphviz.Source``, also written to `filename` if given.
+
+    See :meth:`Pipeline.visualize` for what the options and `filename` do.
 
     Raises:
         ImportError: The ``graphviz`` package is missing (the message says what to install).
-        InvalidArgumentError: An argument is invalid, or `filename` has no suffix Graphviz renders.
+        InvalidArgumentError: An unknown output name, or `filename` has no suffix Graphviz renders.
     """
     try:
         import graphviz  # type: ignore[import-untyped]
@@ -50,16 +40,7 @@ def visualize(
             "program, e.g. apt-get install graphviz or brew install graphviz). "
             "Pipeline.to_dot() and Pipeline.to_mermaid() need neither."
         ) from exc
-    diagram = build_diagram(
-        pipeline,
-        depth=depth,
-        orient=orient,
-        show_types=show_types,
-        output_name=output_name,
-        show_config=show_config,
-        config=config,
-    )
-    source = graphviz.Source(render_dot(diagram))
+    source = graphviz.Source(render_dot(build_diagram(pipeline, options)))
     if filename is not None:
         _render(source, Path(filename), graphviz.FORMATS)
     return source
