@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import graphlib
-import os
 import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
@@ -13,6 +12,8 @@ from hypernodes.graph.node import Node
 from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
 
 if TYPE_CHECKING:
+    import os
+
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.resolution import ConfigExplanation
     from hypernodes.config.runtime import RuntimeConfig
