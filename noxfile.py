@@ -13,7 +13,7 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "executors", "behaviour", "benchmarks"]
+nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "benchmarks"]
 
 CORE = "packages/hypernodes-core[testing,progress,tracing,viz]"
 MEMBERS = (
@@ -52,9 +52,17 @@ def core(session: nox.Session) -> None:
     session.install("numpy", "pydantic", "uv")
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
+        "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",
         "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
     )  # fmt: skip
+
+
+@nox.session
+def example_executor(session: nox.Session) -> None:
+    """The behaviour suite under examples/custom_executor.py, written against hypernodes.executor alone."""
+    _install(session)
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_example_executor.py", *session.posargs)
 
 
 @nox.session

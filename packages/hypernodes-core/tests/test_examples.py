@@ -37,6 +37,10 @@ EXPECTED_LINES: dict[str, list[str]] = {
         "    after set_default_config(None): default",
         "    explain(config=...): call-site",
     ],
+    "custom_executor.py": [
+        "{'words': ['a', 'b', 'c'], 'n_words': 3, 'shout': 'A B C'}",
+        "{'n_words': [2, 1]}",
+    ],
     "config_hierarchy_example.py": [
         "ran: indexing @ global; embedding x2 items @ global | index = {0: 1.5, 1: 2.75}",
         "ran: indexing @ context; embedding x2 items @ context | index = {0: 1.5, 1: 2.75}",

@@ -78,9 +78,20 @@ def test_close_closes_both_executors() -> None:
     assert not any(t.name.startswith(threads.thread_name_prefix) for t in threading.enumerate())
 
 
-def test_map_executor_must_come_from_this_package() -> None:
-    with pytest.raises(ValueError, match=r"map_executor=\.\.\..*got InlineExecutor\(\)"):
-        CompositeExecutor(map_executor=InlineExecutor(), node_executor=AsyncExecutor())  # type: ignore[arg-type]
+def test_map_executor_must_be_an_executor() -> None:
+    with pytest.raises(ValueError, match=r"map_executor=\.\.\..*got 'threads'"):
+        CompositeExecutor(map_executor="threads", node_executor=AsyncExecutor())  # type: ignore[arg-type]
+
+
+def test_any_executor_can_schedule_the_items_of_a_composite() -> None:
+    @node(output_name="y")
+    def where(x: int) -> str:
+        return f"{x}"
+
+    composite = CompositeExecutor(map_executor=InlineExecutor(), node_executor=ThreadPoolExecutor(2))
+    out = Pipeline(nodes=[where]).map(inputs={"x": [1, 2]}, map_over="x", config=RuntimeConfig(executor=composite))
+    assert out == {"y": ["1", "2"]}
+    composite.close()
 
 
 def test_repr_names_both_executors() -> None:

@@ -32,7 +32,7 @@ from hypernodes.callbacks.tracing import TracingCallback
 from hypernodes.config.resolution import ConfigExplanation, ConfigRow
 from hypernodes.config.runtime import RuntimeConfig, get_default_config, set_default_config
 from hypernodes.engine.context import RunContext
-from hypernodes.engine.engine import PipelineExecutionEngine, RunFrame
+from hypernodes.engine.engine import PipelineExecutionEngine
 from hypernodes.engine.plan import ExecutionPlan, Step
 from hypernodes.errors import (
     CycleError,
@@ -90,7 +90,6 @@ __all__ = [
     "PipelineNode",
     "ProgressCallback",
     "RunContext",
-    "RunFrame",
     "RuntimeConfig",
     "SerializationError",
     "Step",

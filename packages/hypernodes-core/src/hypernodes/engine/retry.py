@@ -7,19 +7,23 @@ import contextvars
 import logging
 import threading
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hypernodes._async import run_sync
 from hypernodes.errors import NodeTimeoutError
+
+if TYPE_CHECKING:
+    from hypernodes.engine.context import RunContext
 
 __all__ = ["call_node", "call_node_async"]
 
 logger = logging.getLogger(__name__)
 
 
-def _timeout_error(node_name: str, location: str, timeout: float) -> NodeTimeoutError:
+def _timeout_error(node_name: str, where: RunContext, timeout: float) -> NodeTimeoutError:
+    # The location is formatted here, only when it is needed: it costs more than a node call.
     return NodeTimeoutError(
-        f"node {node_name!r} ({location}) ran past timeout={timeout}s. Raise the timeout, "
+        f"node {node_name!r} ({where.location}) ran past timeout={timeout}s. Raise the timeout, "
         f"or give this node its own config with {node_name}.with_config(...).",
         node_name=node_name,
     )
@@ -33,7 +37,7 @@ def call_node(
     retries: int,
     timeout: float | None,
     node_name: str,
-    location: str,
+    where: RunContext,
 ) -> Any:
     """Call `func` up to ``1 + retries`` times; each attempt may last at most `timeout` seconds.
 
@@ -44,10 +48,10 @@ def call_node(
     while True:
         try:
             if is_async:
-                return run_sync(_await_with_timeout(func, kwargs, timeout, node_name, location))
+                return run_sync(_await_with_timeout(func, kwargs, timeout, node_name, where))
             if timeout is None:
                 return func(**kwargs)
-            return _call_in_thread(func, kwargs, timeout, node_name, location)
+            return _call_in_thread(func, kwargs, timeout, node_name, where)
         except Exception as exc:
             if attempt >= retries:
                 raise
@@ -63,7 +67,7 @@ async def call_node_async(
     retries: int,
     timeout: float | None,
     node_name: str,
-    location: str,
+    where: RunContext,
 ) -> Any:
     """Await `func` (or run a sync `func` in a thread) under `retries` and `timeout`."""
     if not is_async:
@@ -75,12 +79,12 @@ async def call_node_async(
             retries=retries,
             timeout=timeout,
             node_name=node_name,
-            location=location,
+            where=where,
         )
     attempt = 0
     while True:
         try:
-            return await _await_with_timeout(func, kwargs, timeout, node_name, location)
+            return await _await_with_timeout(func, kwargs, timeout, node_name, where)
         except Exception as exc:
             if attempt >= retries:
                 raise
@@ -89,7 +93,7 @@ async def call_node_async(
 
 
 async def _await_with_timeout(
-    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None, node_name: str, location: str
+    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float | None, node_name: str, where: RunContext
 ) -> Any:
     if timeout is None:
         return await func(**kwargs)
@@ -98,11 +102,11 @@ async def _await_with_timeout(
     except TimeoutError as exc:
         if isinstance(exc, NodeTimeoutError):
             raise
-        raise _timeout_error(node_name, location, timeout) from None
+        raise _timeout_error(node_name, where, timeout) from None
 
 
 def _call_in_thread(
-    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, node_name: str, location: str
+    func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, node_name: str, where: RunContext
 ) -> Any:
     box: list[tuple[bool, Any]] = []
     done = threading.Event()
@@ -118,7 +122,7 @@ def _call_in_thread(
 
     threading.Thread(target=target, name=f"hypernodes-timeout-{node_name}", daemon=True).start()
     if not done.wait(timeout):
-        raise _timeout_error(node_name, location, timeout)
+        raise _timeout_error(node_name, where, timeout)
     ok, value = box[0]
     if ok:
         return value
