@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from hypernodes.engine.plan import NestedStep  # a diagram reads plans; only Pipeline's methods import this module
 from hypernodes.graph._diagram_facts import (
     UNKNOWN,
     bound_inputs,
@@ -120,7 +121,7 @@ class _Builder:
                 inner = _Level(
                     path=(*level.path, member.name),
                     number=level.number + 1,
-                    plan=member.pipeline.plan(step.inner_output_names) if step is not None else None,
+                    plan=member.pipeline.plan(step.inner_output_names) if isinstance(step, NestedStep) else None,
                     active=state == "active",
                     requested=frozenset(o for o, outer in exposed.items() if outer in level.requested),
                     renames={o: outer for o, outer in exposed.items() if outer != o},
