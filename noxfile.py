@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "benchmarks"]
 
-CORE = "packages/hypernodes-core[testing,progress,tracing]"
+CORE = "packages/hypernodes-core[testing,progress,tracing,viz]"
 MEMBERS = (
     "packages/hypernodes-executors",
     "packages/hypernodes-daft",
