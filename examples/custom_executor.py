@@ -45,7 +45,10 @@ class FuturesExecutor(Executor):
                 running[self._submit(run_step, step, ready.inputs_for(step), request.ctx)] = step
             done, _ = concurrent.futures.wait(running, return_when=concurrent.futures.FIRST_COMPLETED)
             for future in done:
-                ready.done(running.pop(future), future.result())  # result() re-raises the node's error
+                step = running.pop(future)
+                if future.exception() is not None:  # let the running steps finish, then raise
+                    concurrent.futures.wait(running)
+                ready.done(step, future.result())  # result() re-raises the node's own error
         return ready.outputs()
 
     def map_items(self, request: MapRequest) -> list[dict[str, Any]]:
@@ -53,6 +56,7 @@ class FuturesExecutor(Executor):
         if _in_our_thread.get():  # a nested map inside one of our threads: never wait on our own pool
             return [run_item(request, position, run) for position in range(len(request.items))]
         futures = [self._submit(run_item, request, position, run) for position in range(len(request.items))]
+        concurrent.futures.wait(futures)  # every item ends (and is cached) before a failure is raised
         return [future.result() for future in futures]  # item order, not completion order
 
     def close(self) -> None:

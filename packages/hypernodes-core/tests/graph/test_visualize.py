@@ -84,7 +84,7 @@ def build_document() -> Pipeline:
 def build_corpus(document: Pipeline) -> Pipeline:
     per_document = document.as_node(
         input_mapping={"documents": "text"},
-        output_mapping={"n_tokens": "lengths"},
+        output_mapping={"n_tokens": "lengths", "tokens": "tokens"},
         map_over="documents",
         name="per_document",
     )
