@@ -6,10 +6,12 @@ import asyncio
 import contextvars
 import logging
 import threading
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from hypernodes._async import run_sync
+from hypernodes.config.retry import RetryPolicy, as_retry_policy
 from hypernodes.errors import NodeTimeoutError
 
 if TYPE_CHECKING:
@@ -34,16 +36,17 @@ def call_node(
     kwargs: Mapping[str, Any],
     *,
     is_async: bool,
-    retries: int,
+    retries: int | RetryPolicy,
     timeout: float | None,
     node_name: str,
     where: RunContext,
 ) -> Any:
-    """Call `func` up to ``1 + retries`` times; each attempt may last at most `timeout` seconds.
+    """Call `func`, trying again as `retries` says; each attempt may last at most `timeout` seconds.
 
     A sync function with a timeout runs in a daemon thread that is abandoned (not killed)
     when it overruns: Python cannot stop a thread, so its side effects may still happen.
     """
+    policy = as_retry_policy(retries)
     attempt = 0
     while True:
         try:
@@ -53,10 +56,12 @@ def call_node(
                 return func(**kwargs)
             return _call_in_thread(func, kwargs, timeout, node_name, where)
         except Exception as exc:
-            if attempt >= retries:
+            wait = _next_wait(policy, attempt, exc, node_name, where)
+            if wait is None:
                 raise
             attempt += 1
-            logger.info("node %r failed (%r); retry %d of %d", node_name, exc, attempt, retries)
+            if wait:
+                time.sleep(wait)
 
 
 async def call_node_async(
@@ -64,7 +69,7 @@ async def call_node_async(
     kwargs: Mapping[str, Any],
     *,
     is_async: bool,
-    retries: int,
+    retries: int | RetryPolicy,
     timeout: float | None,
     node_name: str,
     where: RunContext,
@@ -81,15 +86,31 @@ async def call_node_async(
             node_name=node_name,
             where=where,
         )
+    policy = as_retry_policy(retries)
     attempt = 0
     while True:
         try:
             return await _await_with_timeout(func, kwargs, timeout, node_name, where)
         except Exception as exc:
-            if attempt >= retries:
+            wait = _next_wait(policy, attempt, exc, node_name, where)
+            if wait is None:
                 raise
             attempt += 1
-            logger.info("node %r failed (%r); retry %d of %d", node_name, exc, attempt, retries)
+            if wait:
+                await asyncio.sleep(wait)
+
+
+def _next_wait(policy: RetryPolicy, attempt: int, error: Exception, node_name: str, where: RunContext) -> float | None:
+    """Return how long to wait before retrying after `error`, or None to raise it."""
+    if attempt >= policy.attempts or not policy.retries(error):
+        return None
+    wait = policy.wait(attempt)
+    # INFO, not WARNING: with logging unconfigured, Python would print warnings to stderr.
+    logger.info(
+        "node %r (%s) raised %s: %s; retry %d of %d in %.3gs",
+        node_name, where.location, type(error).__name__, error, attempt + 1, policy.attempts, wait,
+    )  # fmt: skip
+    return wait
 
 
 async def _await_with_timeout(

@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import override
 
@@ -30,6 +30,8 @@ if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.executor import MapRequest, RunRequest, Step
     from hypernodes.graph.pipeline_node import MapMode
+
+    ErrorPolicy = Literal["raise", "continue"]
 
 __all__ = ["AsyncExecutor"]
 
@@ -107,13 +109,16 @@ class AsyncExecutor(LocalExecutor):
         map_mode: MapMode = "zip",
         output_name: OutputNames | None = None,
         config: RuntimeConfig | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> dict[str, list[Any]]:
         """Map `pipeline` like ``pipeline.map(...)``, on the running event loop, without blocking it.
 
         The items are scheduled by this executor; arguments and errors are those of
         ``Pipeline.map``.
         """
-        return await self._await_root(map_root, pipeline, inputs, map_over, map_mode, output_name, config, self)
+        return await self._await_root(
+            map_root, pipeline, inputs, map_over, map_mode, output_name, config, self, on_error
+        )
 
     # -- the Executor contract (sync) -----------------------------------------------------------
 
