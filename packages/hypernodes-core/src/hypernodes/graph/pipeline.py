@@ -11,18 +11,16 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
 from hypernodes.graph.node import Node
+from hypernodes.graph.pictures import PipelinePictures
 from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
 
 if TYPE_CHECKING:
-    import os
-
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.resolution import ConfigExplanation
     from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.engine.engine import PipelineExecutionEngine
     from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.engine.plan import ExecutionPlan
-    from hypernodes.graph.diagram import Orient
 
 __all__ = ["AnyNode", "Pipeline"]
 
@@ -30,7 +28,7 @@ AnyNode: TypeAlias = Node | PipelineNode
 """What a pipeline holds: function nodes and nested pipeline nodes."""
 
 
-class Pipeline:
+class Pipeline(PipelinePictures):
     """A DAG of nodes: a parameter named like another node's output consumes it.
 
     Parameters nobody produces are the pipeline's inputs (:attr:`root_args`). A pipeline is
@@ -363,98 +361,6 @@ class Pipeline:
         from hypernodes.config.resolution import explain  # resolution imports this module
 
         return explain(self, config)
-
-    # -- pictures ----------------------------------------------------------------------------
-
-    def visualize(
-        self,
-        depth: int | None = 1,
-        orient: Orient = "TB",
-        show_types: bool = True,
-        output_name: OutputNames | None = None,
-        filename: str | os.PathLike[str] | None = None,
-        show_config: bool = False,
-        config: RuntimeConfig | None = None,
-    ) -> Any:
-        """Draw the pipeline with Graphviz (the ``viz`` extra); in Jupyter the result displays itself.
-
-        The picture shows the inputs (required; optional with their defaults; bound), each node
-        with its outputs, the edges by name, and nested pipelines as frames; see
-        ``docs/advanced/visualization.md`` for what each shape and colour means.
-
-        Args:
-            depth: How many levels to draw: 1 draws nested pipelines as one box each, 2 opens
-                them, and so on; None opens every level.
-            orient: ``"TB"`` (top to bottom), ``"LR"``, ``"BT"`` or ``"RL"``.
-            show_types: Show the types annotated on parameters and return values.
-            output_name: Highlight what a run of these outputs would execute, grey out the rest.
-            filename: Also write the picture there, in the format its suffix names (``.png``,
-                ``.svg``, ``.pdf``, ...; ``.dot`` writes the DOT text).
-            show_config: Show the executor and backend each node runs with (from :meth:`explain`).
-            config: The call-site config to explain with `show_config`, if any.
-
-        Returns:
-            A ``graphviz.Source`` (``.source`` is the DOT text of :meth:`to_dot`).
-
-        Raises:
-            ImportError: The ``graphviz`` package is missing (``pip install "hypernodes-core[viz]"``).
-            InvalidArgumentError: An unknown `output_name`, `orient` or `filename` suffix, or a bad `depth`.
-        """
-        from hypernodes.graph.diagram import DiagramOptions
-        from hypernodes.graph.visualize import visualize  # graphviz is optional: imported on first use
-
-        options = DiagramOptions(
-            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
-            show_config=show_config, config=config,
-        )  # fmt: skip
-        return visualize(self, options, filename)
-
-    def to_dot(
-        self,
-        depth: int | None = 1,
-        orient: Orient = "TB",
-        show_types: bool = True,
-        output_name: OutputNames | None = None,
-        show_config: bool = False,
-        config: RuntimeConfig | None = None,
-    ) -> str:
-        """Return the picture of :meth:`visualize` as Graphviz DOT text (no dependency needed).
-
-        The arguments are those of :meth:`visualize`; the text is the same for the same pipeline.
-        """
-        from hypernodes.graph.diagram import DiagramOptions
-        from hypernodes.graph.diagram_builder import build_diagram
-        from hypernodes.graph.diagram_text import render_dot
-
-        options = DiagramOptions(
-            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
-            show_config=show_config, config=config,
-        )  # fmt: skip
-        return render_dot(build_diagram(self, options))
-
-    def to_mermaid(
-        self,
-        depth: int | None = 1,
-        orient: Orient = "TB",
-        show_types: bool = True,
-        output_name: OutputNames | None = None,
-        show_config: bool = False,
-        config: RuntimeConfig | None = None,
-    ) -> str:
-        """Return the picture of :meth:`visualize` as a Mermaid flowchart, for Markdown and docs.
-
-        The arguments are those of :meth:`visualize`; paste the text into a fenced ``mermaid``
-        block (GitHub renders it).
-        """
-        from hypernodes.graph.diagram import DiagramOptions
-        from hypernodes.graph.diagram_builder import build_diagram
-        from hypernodes.graph.diagram_text import render_mermaid
-
-        options = DiagramOptions(
-            depth=depth, orient=orient, show_types=show_types, output_name=output_name,
-            show_config=show_config, config=config,
-        )  # fmt: skip
-        return render_mermaid(build_diagram(self, options))
 
 
 _ENGINE: PipelineExecutionEngine | None = None
