@@ -15,6 +15,7 @@ from hypernodes.executor import (
     ReadySet,
     Values,
     map_root,
+    run_in_order,
     run_in_thread,
     run_item,
     run_item_async,
@@ -50,6 +51,8 @@ class AsyncExecutor(LocalExecutor):
     async database drivers): a thousand awaiting items cost one thread. Sync nodes run in
     threads this executor owns, off the event loop, so they never block it.
 
+    * A run whose steps are sync and form a chain has nothing to await or overlap: it runs in
+      the calling thread, as under ``SequentialExecutor`` (a map's items still overlap).
     * Sync entry points (``pipeline.run``/``map`` with this executor) work from any code,
       including code that already runs an event loop (Jupyter, an async web handler): the
       run goes to HyperNodes' background loop.
@@ -124,6 +127,10 @@ class AsyncExecutor(LocalExecutor):
 
     @override
     def run_pipeline(self, request: RunRequest) -> Outputs:
+        if request.plan.is_chain and not request.plan.has_async:
+            # Nothing to await and nothing to overlap: the caller waits for the result anyway,
+            # and a trip to the event loop and back costs ~100x the run (see docs/advanced/executors.md).
+            return run_in_order(request)
         return self._call(self._run_level, request)
 
     @override
@@ -176,6 +183,8 @@ class AsyncExecutor(LocalExecutor):
     async def _run_level(self, request: RunRequest) -> Outputs:
         plan = request.plan
         ctx = request.ctx
+        if plan.is_chain and not plan.has_async:  # sync steps one after another: one thread hand-off
+            return await self._offload(run_in_order, request)
         if plan.is_chain:  # one ready step at a time: no task needed
             values = Values.merge(request.inputs)
             for step in plan.steps:
