@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -126,24 +127,62 @@ async def _await_with_timeout(
         raise _timeout_error(node_name, where, timeout) from None
 
 
+MAX_ABANDONED_THREADS = int(os.environ.get("HYPERNODES_MAX_ABANDONED_THREADS", "64"))
+"""How many threads of sync calls that ran past their timeout may still be running at once.
+
+Python cannot stop a thread: a sync node that overruns its timeout is abandoned, and its thread
+runs on until the function returns. Past this many such threads, a new timed call is refused
+with a ``NodeTimeoutError`` instead of starting yet another thread (set the environment
+variable ``HYPERNODES_MAX_ABANDONED_THREADS`` to change it, before hypernodes is imported).
+"""
+
+_abandoned = 0  # threads of overrun calls still running
+_abandoned_lock = threading.Lock()  # guards _abandoned
+
+
+def abandoned_threads() -> int:
+    """Return how many threads of calls that ran past their timeout are still running."""
+    return _abandoned
+
+
 def _call_in_thread(
     func: Callable[..., Any], kwargs: Mapping[str, Any], timeout: float, node_name: str, where: RunContext
 ) -> Any:
+    global _abandoned
+    if _abandoned >= MAX_ABANDONED_THREADS:
+        raise NodeTimeoutError(
+            f"node {node_name!r} ({where.location}) was not started: {_abandoned} earlier calls that ran past "
+            f"their timeout are still running in abandoned threads (the cap is MAX_ABANDONED_THREADS="
+            f"{MAX_ABANDONED_THREADS}). Python cannot stop a thread: make the node honour a deadline itself "
+            "(e.g. pass a timeout to its client), write it as `async def` (cancelled on timeout), or run it "
+            "under ProcessPoolExecutor, which replaces a worker whose call overran.",
+            node_name=node_name,
+        )
     box: list[tuple[bool, Any]] = []
     done = threading.Event()
     context = contextvars.copy_context()
+    state = {"abandoned": False}  # set by the caller under _abandoned_lock when it gives up
 
     def target() -> None:
+        global _abandoned
         try:
             box.append((True, context.run(func, **kwargs)))
         except BaseException as exc:  # handed to the caller below
             box.append((False, exc))
         finally:
-            done.set()
+            with _abandoned_lock:
+                done.set()
+                if state["abandoned"]:
+                    _abandoned -= 1
 
     threading.Thread(target=target, name=f"hypernodes-timeout-{node_name}", daemon=True).start()
     if not done.wait(timeout):
-        raise _timeout_error(node_name, where, timeout)
+        with _abandoned_lock:
+            if not done.is_set():  # it may have finished just now
+                state["abandoned"] = True
+                _abandoned += 1
+        if state["abandoned"]:
+            raise _timeout_error(node_name, where, timeout)
     ok, value = box[0]
     if ok:
         return value
