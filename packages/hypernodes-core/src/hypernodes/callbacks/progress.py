@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from typing_extensions import override
@@ -48,22 +47,28 @@ _Kind = Literal["run", "map", "item"]
 _Outcome = Literal["executed", "cached", "failed"]
 
 
-@dataclass(slots=True, kw_only=True, eq=False)
 class _Frame:
-    """One level of a run as this callback sees it (see ``CallbackContext.frame_id``)."""
+    """One level of a run as this callback sees it (see ``CallbackContext.frame_id``).
 
-    frame_id: str
-    kind: _Kind  # a pipeline run outside an item, a map, or a map item (and its run)
-    name: str  # path[-1]: for a nested level, the name of its node in the parent frame
-    parent: _Frame | None
-    top_map: _Frame | None  # the outermost map above this frame: it owns the shared nested bars
-    bar: Bar | None = None  # a run's node bar or a map's item bar (its own, or one it shares)
-    executed: int = 0  # node calls here and in every level below
-    cached: int = 0  # cache hits here and in every level below
-    failed: bool = False  # for items: already counted as failed
-    children: dict[str, _Frame] = field(default_factory=dict)
-    nested: dict[str, bool] = field(default_factory=dict)  # ended nested levels: node name -> all cached
-    shared: dict[tuple[str, ...], Bar] = field(default_factory=dict)  # for top maps: nested map bars by path
+    A plain slotted class whose dicts are made on first use: one is built per map item.
+    """
+
+    __slots__ = ("bar", "cached", "children", "executed", "failed", "frame_id", "kind", "name", "nested", "parent",
+                 "shared", "top_map")  # fmt: skip
+
+    def __init__(self, frame_id: str, kind: _Kind, name: str, parent: _Frame | None, top_map: _Frame | None) -> None:
+        self.frame_id = frame_id
+        self.kind = kind  # a pipeline run outside an item, a map, or a map item (and its run)
+        self.name = name  # path[-1]: for a nested level, the name of its node in the parent frame
+        self.parent = parent
+        self.top_map = top_map  # the outermost map above this frame: it owns the shared nested bars
+        self.bar: Bar | None = None  # a run's node bar or a map's item bar (its own, or one it shares)
+        self.executed = 0  # node calls here and in every level below
+        self.cached = 0  # cache hits here and in every level below
+        self.failed = False  # for items: already counted as failed
+        self.children: dict[str, _Frame] | None = None  # the open frames this one started
+        self.nested: dict[str, bool] | None = None  # ended nested levels: node name -> all cached
+        self.shared: dict[tuple[str, ...], Bar] | None = None  # for top maps: nested map bars by path
 
     def is_cached(self) -> bool:
         """Return whether everything this level ran came from the cache."""
@@ -193,7 +198,7 @@ class ProgressCallback(PipelineCallback):
             frame = self._frames.get(ctx.frame_id)
             if frame is None:
                 return
-            cached = frame.nested.pop(node, False)
+            cached = False if frame.nested is None else frame.nested.pop(node, False)
             if frame.kind == "run" and frame.bar is not None:
                 drawer.advance(frame.bar, cached=cached)
 
@@ -212,6 +217,8 @@ class ProgressCallback(PipelineCallback):
                 return
             # A nested map in items of an enclosing map: one bar for all of them, kept by the
             # outermost map, so it accumulates over concurrent and successive items.
+            if owner.shared is None:
+                owner.shared = {}
             bar = owner.shared.get(ctx.path)
             if bar is None:
                 bar = owner.shared[ctx.path] = drawer.open(ctx.pipeline, "item", total, ctx.depth)
@@ -256,9 +263,11 @@ class ProgressCallback(PipelineCallback):
         parent = None if parent_id is None else self._frames.get(parent_id)
         # No parent: a root, or the first level this callback sees (of a nested config it is in).
         top_map = None if parent is None else parent.top_map or (parent if parent.kind == "map" else None)
-        frame = _Frame(frame_id=ctx.frame_id, kind=kind, name=ctx.path[-1], parent=parent, top_map=top_map)
+        frame = _Frame(ctx.frame_id, kind, ctx.path[-1], parent, top_map)
         self._frames[ctx.frame_id] = frame
         if parent is not None:
+            if parent.children is None:
+                parent.children = {}
             parent.children[ctx.frame_id] = frame
         return frame
 
@@ -269,31 +278,39 @@ class ProgressCallback(PipelineCallback):
             frame = self._frames.get(ctx.frame_id)
             if frame is None:  # a level that already failed, or one this callback never saw start
                 return
-            item: _Frame | None = None
             level: _Frame | None = frame
-            while level is not None:  # every enclosing level counts what ran below it
-                if outcome == "executed":
+            if outcome == "executed":  # every enclosing level counts what ran below it
+                while level is not None:
                     level.executed += 1
-                elif outcome == "cached":
+                    level = level.parent
+            elif outcome == "cached":
+                while level is not None:
                     level.cached += 1
-                if item is None and level.kind == "item":
-                    item = level
-                level = level.parent
+                    level = level.parent
             if frame.bar is not None and frame.kind == "run":
                 drawer.advance(frame.bar, cached=outcome == "cached", failed=outcome == "failed")
-            if outcome != "failed":
-                return
-            if item is not None and not item.failed:  # an error also fails the levels around it: count it once
-                item.failed = True
-                if item.parent is not None and item.parent.bar is not None:
-                    drawer.advance(item.parent.bar, failed=True)
-            if frame.kind != "map":  # the error propagates: this run (or item) gets no end hook
-                self._drop(frame)
+            if outcome == "failed":
+                self._fail(frame)
+
+    def _fail(self, frame: _Frame) -> None:
+        """Count the failure of a node in `frame` for its map item, and end the level it ends."""
+        item: _Frame | None = frame
+        while item is not None and item.kind != "item":
+            item = item.parent
+        if item is not None and not item.failed:  # an error also fails the levels around it: count it once
+            item.failed = True
+            if item.parent is not None and item.parent.bar is not None:
+                self._drawer.advance(item.parent.bar, failed=True)  # type: ignore[union-attr]
+        if frame.kind != "map":  # the error propagates: this run (or item) gets no end hook
+            self._drop(frame)
 
     def _end_level(self, frame: _Frame) -> None:
         """End a run or a map that succeeded: tell its parent how it went, then end its bars."""
-        if frame.parent is not None:
-            frame.parent.nested[frame.name] = frame.is_cached()
+        parent = frame.parent
+        if parent is not None:
+            if parent.nested is None:
+                parent.nested = {}
+            parent.nested[frame.name] = frame.is_cached()
         self._drop(frame)
 
     def _drop(self, frame: _Frame) -> None:
@@ -302,19 +319,21 @@ class ProgressCallback(PipelineCallback):
         assert drawer is not None
         bars: list[Bar] = []
         self._forget(frame, bars)
-        if frame.parent is not None:
+        if frame.parent is not None and frame.parent.children is not None:
             frame.parent.children.pop(frame.frame_id, None)
         for bar in bars:
             drawer.end(bar)
 
     def _forget(self, frame: _Frame, bars: list[Bar]) -> None:
-        for child in list(frame.children.values()):  # left open only when end hooks were lost
-            self._forget(child, bars)
-        frame.children.clear()
+        if frame.children:  # left open only when end hooks were lost
+            for child in list(frame.children.values()):
+                self._forget(child, bars)
+            frame.children = None
         if self._frames.get(frame.frame_id) is frame:
             del self._frames[frame.frame_id]
-        bars += sorted(frame.shared.values(), key=lambda bar: -bar.depth)
-        frame.shared.clear()
+        if frame.shared:
+            bars += sorted(frame.shared.values(), key=lambda bar: -bar.depth)
+            frame.shared = None
         if frame.bar is not None and frame.top_map is None:  # a shared bar ends with its owner
             bars.append(frame.bar)
             frame.bar = None
