@@ -43,6 +43,14 @@ def run_item(
     cb.on_map_item_end(ctx, index, 0.03)
 
 
+def start_item(cb: ProgressCallback, map_ctx: CallbackContext, index: int) -> CallbackContext:
+    """Start item `index` of a map and its run, and return the item's context."""
+    ctx = item(map_ctx, index)
+    cb.on_map_item_start(ctx, index)
+    cb.on_pipeline_start(ctx, {})
+    return ctx
+
+
 def lines(out: io.StringIO) -> list[str]:
     text = out.getvalue()
     assert "\r" not in text and "\x1b" not in text  # log-file output: no redraws, no cursor moves
@@ -75,9 +83,7 @@ def test_map_bar_shows_items_served_from_cache_and_failed_items(out: io.StringIO
     run_item(cb, map_ctx, 0, ["clean", "count"], cached=["clean", "count"])
     run_item(cb, map_ctx, 1, ["clean", "count"], cached=["clean", "count"])
     run_item(cb, map_ctx, 2, ["clean", "count"], cached=["clean"])  # partly cached: not counted
-    failing = item(map_ctx, 3)
-    cb.on_map_item_start(failing, 3)
-    cb.on_pipeline_start(failing, {})
+    failing = start_item(cb, map_ctx, 3)
     cb.on_node_start(failing, "clean", {})
     cb.on_node_error(failing, "clean", ValueError("bad text"))
     cb.on_map_end(map_ctx, 0.2)
@@ -337,9 +343,7 @@ def test_failure_in_a_nested_map_ends_every_bar_it_crossed(out: io.StringIO) -> 
     map_ctx = nested(run, "per_doc")
     cb.on_map_start(map_ctx, 3)
     run_item(cb, map_ctx, 0, ["embed"])
-    failing = item(map_ctx, 1)
-    cb.on_map_item_start(failing, 1)
-    cb.on_pipeline_start(failing, {})
+    failing = start_item(cb, map_ctx, 1)
     error = RuntimeError("boom")
     cb.on_node_error(failing, "embed", error)
     cb.on_node_error(run, "per_doc", error)  # the map raised through its node: no on_map_end
@@ -355,16 +359,12 @@ def test_failure_in_a_nested_map_of_an_item_counts_once_at_each_level(out: io.St
     outer = root("prep")
     cb.on_map_start(outer, 2)
     run_item(cb, outer, 0, ["clean"])
-    ctx = item(outer, 1)
-    cb.on_map_item_start(ctx, 1)
-    cb.on_pipeline_start(ctx, {})
+    ctx = start_item(cb, outer, 1)
     cb.on_nested_pipeline_start(ctx, "per_chunk")
     inner_map = nested(ctx, "per_chunk")
     cb.on_map_start(inner_map, 2)
     run_item(cb, inner_map, 0, ["embed"])
-    failing = item(inner_map, 1)
-    cb.on_map_item_start(failing, 1)
-    cb.on_pipeline_start(failing, {})
+    failing = start_item(cb, inner_map, 1)
     cb.on_nested_pipeline_start(failing, "deeper")
     error = RuntimeError("boom")
     cb.on_node_error(nested(failing, "deeper"), "embed", error)  # a level this callback never saw start
@@ -383,9 +383,7 @@ def test_close_ends_shared_nested_bars_too(out: io.StringIO) -> None:
     cb = ProgressCallback(file=out)
     outer = root("prep")
     cb.on_map_start(outer, 3)
-    ctx = item(outer, 0)
-    cb.on_map_item_start(ctx, 0)
-    cb.on_pipeline_start(ctx, {})
+    ctx = start_item(cb, outer, 0)
     inner_map = nested(ctx, "per_chunk")
     cb.on_map_start(inner_map, 4)
     run_item(cb, inner_map, 0, ["embed"])  # then KeyboardInterrupt

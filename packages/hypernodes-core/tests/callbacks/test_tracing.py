@@ -85,6 +85,17 @@ def outline(exporter: InMemorySpanExporter) -> str:
     return "\n".join(draw(None, ""))
 
 
+def ancestors(exporter: InMemorySpanExporter, span: ReadableSpan) -> list[ReadableSpan]:
+    """Return the finished ancestors of `span`, its parent first."""
+    by_id = {finished.context.span_id: finished for finished in exporter.get_finished_spans()}
+    chain = []
+    parent = span.parent
+    while parent is not None:
+        chain.append(by_id[parent.span_id])
+        parent = chain[-1].parent
+    return chain
+
+
 def finished(exporter: InMemorySpanExporter, name: str) -> list[ReadableSpan]:
     return [span for span in exporter.get_finished_spans() if span.name == name]
 
@@ -211,16 +222,8 @@ def test_nested_pipeline_inside_a_map_item_stays_in_its_item(
         cb.on_map_item_end(ctx, i, 0.05)
     cb.on_map_end(map_ctx, 0.1)
 
-    spans = exporter.get_finished_spans()
-    by_id = {span.context.span_id: span for span in spans}
     for span in finished(exporter, "node embed"):
-        chain = []
-        parent = span.parent
-        while parent is not None:
-            ancestor = by_id[parent.span_id]
-            assert ancestor.attributes is not None
-            chain.append((ancestor.name, ancestor.attributes.get("hypernodes.item_index")))
-            parent = ancestor.parent
+        chain = [(a.name, (a.attributes or {}).get("hypernodes.item_index")) for a in ancestors(exporter, span)]
         assert span.attributes is not None
         index = span.attributes["hypernodes.item_index"]
         assert chain == [
@@ -509,15 +512,8 @@ def test_nested_maps_of_concurrent_items_land_under_their_own_item(
         cb.on_map_item_end(outer[i], i, 0.02)
     cb.on_map_end(map_ctx, 0.1)
 
-    spans = exporter.get_finished_spans()
-    by_id = {span.context.span_id: span for span in spans}
     for span in finished(exporter, "node split"):
-        chain = []
-        parent = span.parent
-        while parent is not None:
-            ancestor = by_id[parent.span_id]
-            chain.append(ancestor)
-            parent = ancestor.parent
+        chain = ancestors(exporter, span)
         names = [ancestor.name for ancestor in chain]
         assert names == [
             "pipeline per_chunk",
