@@ -103,7 +103,7 @@ def test_every_python_block_runs_and_prints_what_the_page_shows(
         out = io.StringIO()
         try:
             with _in_directory(tmp_path), contextlib.redirect_stdout(out):
-                exec(compile(block.code, where, "exec"), namespace)  # noqa: S102 (the docs are ours)
+                exec(compile(block.code, where, "exec"), namespace)
         except ImportError as exc:
             if (exc.name or "").partition(".")[0] in ENGINES or "hypernodes-" in str(exc):
                 pytest.skip(f"{where} needs an engine that is not installed here: {exc}")

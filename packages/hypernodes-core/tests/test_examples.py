@@ -46,6 +46,12 @@ EXPECTED_LINES: dict[str, list[str]] = {
         "bounded fetch: timeout=5.0 retries=2",
         "run_async: 3",
     ],
+    "callback_frames.py": [
+        "words per sentence: [[1, 2, 3], [3], [1, 1]]",
+        "document 0: 4 node calls",
+        "document 1: 2 node calls",
+        "document 2: 3 node calls",
+    ],
     "custom_executor.py": [
         "{'words': ['a', 'b', 'c'], 'n_words': 3, 'shout': 'A B C'}",
         "{'n_words': [2, 1]}",

@@ -8,6 +8,7 @@ are immutable and cheap to derive: one per nested pipeline call and one per map 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -34,6 +35,18 @@ EventSink = Callable[[int, str, CallbackContext, tuple[Any, ...]], None]
 
 The token names the callbacks (of one level's config) in the caller that the event is for.
 """
+
+
+def _renew_prefix() -> None:
+    # A forked child inherits the prefix and the counters: without a prefix of its own, two
+    # children of one parent would make the same frame ids (a fork-based pool of a third-party
+    # executor, say), and callbacks would mix up their events.
+    global _RUN_ID_PREFIX
+    _RUN_ID_PREFIX = uuid.uuid4().hex[:8]
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows cannot fork
+    os.register_at_fork(after_in_child=_renew_prefix)
 
 
 def new_frame_id() -> str:
