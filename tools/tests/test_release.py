@@ -32,7 +32,8 @@ def _bump(repo: Path, dist: str, version: str, heading_suffix: str = " — 2026-
     pyproject.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1, flags=re.M))
     changelog = repo / "packages" / dist / "CHANGELOG.md"
     text = changelog.read_text()
-    changelog.write_text(text.replace("## Unreleased", f"## {version}{heading_suffix}", 1))
+    first = text.index("\n## ")  # the newest section: a new one goes above it
+    changelog.write_text(f"{text[:first]}\n## {version}{heading_suffix}\n\n- Rehearsed.\n{text[first:]}")
 
 
 def test_a_bumped_distribution_is_built_checked_installed_alone_and_smoke_tested(
