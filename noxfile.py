@@ -22,6 +22,8 @@ MEMBERS = (
     "packages/hypernodes-modal",
     "packages/hypernodes-distributed",
 )
+DAFT = "packages/hypernodes-daft"
+DAFT_ENV = {"DO_NOT_TRACK": "1", "DAFT_PROGRESS_BAR": "0"}
 EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
@@ -85,6 +87,27 @@ def behaviour(session: nox.Session, executor: str) -> None:
         *PYTEST, "packages/hypernodes-executors/tests/test_behaviour.py", *session.posargs,
         env={"HYPERNODES_EXECUTOR": executor},
     )  # fmt: skip
+
+
+@nox.session
+def daft(session: nox.Session) -> None:
+    """hypernodes-daft on Daft's native runner: its tests, the behaviour suite, mypy --strict over its src."""
+    _install(session, "packages/hypernodes-executors", DAFT)
+    session.install("numpy", "pydantic", "mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
+        env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
+    )  # fmt: skip
+
+
+@nox.session
+def daft_ray(session: nox.Session) -> None:
+    """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
+    _install(session, f"{DAFT}[ray]")
+    session.run(*PYTEST, "packages/hypernodes-daft/tests", "-m", "ray", *session.posargs, env=DAFT_ENV)
 
 
 @nox.session
