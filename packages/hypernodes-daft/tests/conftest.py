@@ -12,17 +12,18 @@ import os
 os.environ.setdefault("DO_NOT_TRACK", "1")  # before Daft is imported: no telemetry from tests
 os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
 
-from collections.abc import Iterator  # noqa: E402
+from collections.abc import Iterator
 
-import pytest  # noqa: E402
+import pytest
 
-from hypernodes.daft import DaftExecutor  # noqa: E402
+from hypernodes.daft import DaftExecutor
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "ray: needs Daft's Ray runner; run alone with -m ray (nox -s daft_ray)")
 
 
+@pytest.hookimpl(trylast=True)  # after -m has deselected what it deselects
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     ray_items = [item for item in items if item.get_closest_marker("ray")]
     if ray_items and len(ray_items) < len(items):

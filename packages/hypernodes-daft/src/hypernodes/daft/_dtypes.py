@@ -25,7 +25,7 @@ _INT64_MAX = 2**63 - 1
 
 
 def _is_int(value: object) -> bool:
-    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX  # type: ignore[operator]
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
 
 
 def _exact(kind: type) -> Callable[[object], bool]:
@@ -64,9 +64,11 @@ class NativeType:
         from daft import DataType
 
         if self._element is not None:
-            return DataType.list(getattr(DataType, self._element)())
-        dtype: DataType = getattr(DataType, self.name)()
-        return dtype
+            element: Callable[[], DataType] = getattr(DataType, self._element)
+            listed: DataType = DataType.list(element())
+            return listed
+        make: Callable[[], DataType] = getattr(DataType, self.name)
+        return make()
 
     def __repr__(self) -> str:
         return f"NativeType({self.name})"

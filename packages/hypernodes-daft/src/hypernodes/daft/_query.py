@@ -31,7 +31,7 @@ import itertools
 import logging
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -44,8 +44,7 @@ from hypernodes.executor import FunctionStep, Values, run_step, run_step_async, 
 if TYPE_CHECKING:
     from daft import DataFrame, DataType, Series
     from daft.expressions import Expression
-    from daft.udf import Func
-
+    from daft.udf.udf_v2 import Func
     from hypernodes._types import Outputs
     from hypernodes.executor import ExecutionPlan, RunContext, Step
 
@@ -92,7 +91,7 @@ def run_query(
     plan: ExecutionPlan,
     columns: Sequence[StepColumn],
     rows: Rows,
-    items: Sequence[Outputs] | None,
+    items: Sequence[Mapping[str, Any]] | None,
     base_ctx: RunContext,
     options: QueryOptions,
 ) -> list[Outputs]:
@@ -208,12 +207,17 @@ class _Columns:
             arguments.append(carried)
             sources.append(col(upstream.column))
         dtype = column.native.dtype() if column.native is not None else DataType.bool()
-        udf = _step_udf(self, step.index, tuple(arguments), step_awaits(step, base_ctx), dtype, self._options.batch_size)
-        return udf(*sources)
+        udf = _step_udf(
+            self, step.index, tuple(arguments), step_awaits(step, base_ctx), dtype, self._options.batch_size
+        )
+        expression: Expression = udf(*sources)
+        return expression
 
     # -- running a batch ------------------------------------------------------------------------
 
-    def _inputs(self, step: Step, position: int, arguments: Sequence[str | None], batch: Sequence[list[Any]], j: int) -> Values | dict[str, Any]:
+    def _inputs(
+        self, step: Step, position: int, arguments: Sequence[str | None], batch: Sequence[list[Any]], j: int
+    ) -> Values | dict[str, Any]:
         """Return what `step` reads for the row at `position` (the `j`-th of its batch)."""
         values = self._rows.values[position]
         assert values is not None
@@ -254,7 +258,9 @@ class _Columns:
             return None
         return self._finish(column, position, outputs)
 
-    def run_batch(self, index: int, arguments: Sequence[str | None], positions: list[int], batch: Sequence[list[Any]]) -> list[Any]:
+    def run_batch(
+        self, index: int, arguments: Sequence[str | None], positions: list[int], batch: Sequence[list[Any]]
+    ) -> list[Any]:
         """Run step `index` for every row of a batch (sync steps); return the column's values."""
         column = self._by_index[index]
         rows = self._rows
@@ -269,14 +275,18 @@ class _Columns:
                 out = [None if inputs is None else self._run_row(column, p, inputs) for p, inputs in prepared]
             else:  # rows at once on the executor's threads (I/O-bound sync nodes); one Context copy each
                 futures = [
-                    None if inputs is None else pool.submit(contextvars.copy_context().run, self._run_row, column, p, inputs)
+                    None
+                    if inputs is None
+                    else pool.submit(contextvars.copy_context().run, self._run_row, column, p, inputs)
                     for p, inputs in prepared
                 ]
                 out = [None if future is None else future.result() for future in futures]
         rows.step_done([p for p, ok in zip(positions, runnable) if ok])
         return out
 
-    async def run_batch_async(self, index: int, arguments: Sequence[str | None], positions: list[int], batch: Sequence[list[Any]]) -> list[Any]:
+    async def run_batch_async(
+        self, index: int, arguments: Sequence[str | None], positions: list[int], batch: Sequence[list[Any]]
+    ) -> list[Any]:
         """Run step `index` for the rows of a batch concurrently (``async def`` steps)."""
         column = self._by_index[index]
         step = column.step

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Rows"]
 
+
 class Rows:
     """The rows of one run (one row) or one map (a row per item), shared by the UDFs of its query.
 
@@ -127,4 +128,3 @@ class Rows:
         """Raise the error of the first failed row by item order, if a row failed."""
         if self.errors:
             raise self.errors[min(self.errors)]
-

@@ -21,7 +21,6 @@ from hypernodes.executor import EventReceiver, MapRequest, RunPayload, dumps, lo
 
 if TYPE_CHECKING:
     from daft import Series
-
     from hypernodes._types import Outputs
     from hypernodes.executor import RunRequest
 

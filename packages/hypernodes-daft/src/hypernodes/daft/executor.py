@@ -273,7 +273,7 @@ def _current_runner() -> str | None:
         from daft.runners import _get_runner  # Daft offers no public "is a runner set?" check
     except ImportError:  # a later Daft without it: the "more than once" error tells instead
         return None
-    runner = _get_runner()
+    runner: object = _get_runner()
     name = getattr(runner, "name", None)
     return None if runner is None else str(name)
 
