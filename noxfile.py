@@ -104,6 +104,16 @@ def daft(session: nox.Session) -> None:
 
 
 @nox.session
+def daft_process(session: nox.Session) -> None:
+    """The behaviour suite under DaftExecutor(use_process=True): items in Daft's UDF processes (slow: ~2 min)."""
+    _install(session, DAFT)
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests/test_behaviour.py", *session.posargs,
+        env={**DAFT_ENV, "HYPERNODES_DAFT_MODES": "use_process"},
+    )  # fmt: skip
+
+
+@nox.session
 def daft_ray(session: nox.Session) -> None:
     """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
     _install(session, f"{DAFT}[ray]")

@@ -139,8 +139,9 @@ def _read(df: DataFrame, collect: bool) -> dict[str, list[Any]]:
     if collect:
         return df.to_pydict()
     table: dict[str, list[Any]] = {}
-    for partition in df.iter_partitions():  # as Daft finishes them
-        for name, values in partition.to_pydict().items():  # type: ignore[union-attr]
+    for partition in df.iter_partitions():  # as Daft finishes them (MicroPartitions: the native runner)
+        part: Any = partition
+        for name, values in part.to_pydict().items():
             table.setdefault(name, []).extend(values)
     return table
 
