@@ -87,25 +87,25 @@ def map_scenario(items: int) -> _harness.Scenario:
                 call=lambda: raw(False),
                 result=result,
                 how="@daft.func per function, native Int64 columns",
-            ),  # fmt: skip
+            ),
             _harness.Contender(
                 tool="HyperNodes DaftExecutor()",
                 call=lambda: pipeline.map(inputs={"x": xs}, map_over="x", config=native),
                 result=result,
                 how="native columns from the int annotations",
-            ),  # fmt: skip
+            ),
             _harness.Contender(
                 tool="HyperNodes DaftExecutor(native_dtypes=False)",
                 call=lambda: pipeline.map(inputs={"x": xs}, map_over="x", config=python),
                 result=result,
                 how="values kept in Python, marker columns in Daft",
-            ),  # fmt: skip
+            ),
             _harness.Contender(
                 tool="raw Daft UDFs, Python dtype",
                 call=lambda: raw(True),
                 result=result,
                 how="DataType.python() columns",
-            ),  # fmt: skip
+            ),
         ),
     )
 

@@ -17,10 +17,10 @@ import os
 os.environ.setdefault("DO_NOT_TRACK", "1")  # Daft's telemetry
 os.environ.setdefault("DAFT_PROGRESS_BAR", "0")
 
-import pydantic  # noqa: E402
+import pydantic
 
-from hypernodes import Pipeline, RuntimeConfig, node  # noqa: E402
-from hypernodes.daft import DaftExecutor  # noqa: E402
+from hypernodes import Pipeline, RuntimeConfig, node
+from hypernodes.daft import DaftExecutor
 
 
 class Summary(pydantic.BaseModel):
