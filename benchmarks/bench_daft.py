@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,14 +34,7 @@ REPORT = _harness.ROOT / "docs" / "benchmarks" / "daft.md"
 COMMAND = 'uv run --with "hypernodes-daft @ packages/hypernodes-daft" python benchmarks/bench_daft.py'
 
 
-def timed(function: Callable[[], Any], repeat: int) -> float:
-    """Return the best wall time of `repeat` calls (the least disturbed by other processes)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
+timed = _harness.timed
 
 
 def map_scenario(items: int) -> _harness.Scenario:
