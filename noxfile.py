@@ -107,6 +107,7 @@ def daft(session: nox.Session) -> None:
 def daft_process(session: nox.Session) -> None:
     """The behaviour suite under DaftExecutor(use_process=True): items in Daft's UDF processes (slow: ~2 min)."""
     _install(session, DAFT)
+    session.install("numpy", "pydantic")
     session.run(
         *PYTEST, "packages/hypernodes-daft/tests/test_behaviour.py", *session.posargs,
         env={**DAFT_ENV, "HYPERNODES_DAFT_MODES": "use_process"},
@@ -117,6 +118,7 @@ def daft_process(session: nox.Session) -> None:
 def daft_ray(session: nox.Session) -> None:
     """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
     _install(session, f"{DAFT}[ray]")
+    session.install("numpy", "pydantic")
     session.run(*PYTEST, "packages/hypernodes-daft/tests", "-m", "ray", *session.posargs, env=DAFT_ENV)
 
 

@@ -26,9 +26,13 @@ pytestmark = pytest.mark.ray
 @pytest.fixture(name="executor", scope="module")
 def executor_fixture() -> Iterator[DaftExecutor]:
     ray = pytest.importorskip("ray", reason="needs hypernodes-daft[ray]")
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    # address="local": always a new Ray of our own, never a cluster another process started here
+    ray.init(address="local", num_cpus=2, include_dashboard=False, log_to_driver=False)
     try:
         with DaftExecutor(runner="ray") as executor:
+            # The first query starts Daft's Ray workers (seconds): pay it here, not in a test's
+            # progress bar, which would then print intermediate refreshes.
+            Pipeline(nodes=[pid]).map(inputs={"x": [0, 1]}, map_over="x", config=RuntimeConfig(executor=executor))
             yield executor
     finally:
         ray.shutdown()
