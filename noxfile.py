@@ -13,15 +13,18 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal", "benchmarks"]
+nox.options.sessions = [
+    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
+    "daft", "daft_process", "daft_ray",
+    "benchmarks",
+]  # fmt: skip
 
 CORE = "packages/hypernodes-core[testing,progress,tracing,viz]"
-MEMBERS = (
-    "packages/hypernodes-executors",
-    "packages/hypernodes-daft",
-    "packages/hypernodes-modal",
-    "packages/hypernodes-distributed",
-)
+# What the local sessions install: engines (Daft, Dask, Ray, Spark, Modal) only go into the
+# sessions that test them, so these stay light and fast.
+MEMBERS = ("packages/hypernodes-executors",)
+DAFT = "packages/hypernodes-daft"
+DAFT_ENV = {"DO_NOT_TRACK": "1", "DAFT_PROGRESS_BAR": "0"}
 EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
@@ -100,6 +103,39 @@ def release_rehearsal(session: nox.Session) -> None:
     """The release command's own tests: a full release of one distribution rehearsed in a clone."""
     session.install("pytest")
     session.run(*PYTEST, "tools/tests", *session.posargs)
+
+
+@nox.session
+def daft(session: nox.Session) -> None:
+    """hypernodes-daft on Daft's native runner: its tests, the behaviour suite, mypy --strict over its src."""
+    _install(session, "packages/hypernodes-executors", DAFT)
+    session.install("numpy", "pydantic", "mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
+        env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
+    )  # fmt: skip
+
+
+@nox.session
+def daft_process(session: nox.Session) -> None:
+    """The behaviour suite under DaftExecutor(use_process=True): items in Daft's UDF processes (slow: ~2 min)."""
+    _install(session, DAFT)
+    session.install("numpy", "pydantic")
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests/test_behaviour.py", *session.posargs,
+        env={**DAFT_ENV, "HYPERNODES_DAFT_MODES": "use_process"},
+    )  # fmt: skip
+
+
+@nox.session
+def daft_ray(session: nox.Session) -> None:
+    """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
+    _install(session, f"{DAFT}[ray]")
+    session.install("numpy", "pydantic")
+    session.run(*PYTEST, "packages/hypernodes-daft/tests", "-m", "ray", *session.posargs, env=DAFT_ENV)
 
 
 @nox.session

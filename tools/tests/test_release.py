@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import release  # noqa: E402
+import release
 
 ROOT = Path(__file__).resolve().parents[2]
 
