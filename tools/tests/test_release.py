@@ -29,7 +29,8 @@ def repo_fixture(tmp_path: Path) -> Path:
 
 def _bump(repo: Path, dist: str, version: str, heading_suffix: str = " — 2026-12-01") -> None:
     pyproject = repo / "packages" / dist / "pyproject.toml"
-    pyproject.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1, flags=re.M))
+    text = re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1, flags=re.M)
+    pyproject.write_text(text)
     changelog = repo / "packages" / dist / "CHANGELOG.md"
     text = changelog.read_text()
     first = text.index("\n## ")  # the newest section: a new one goes above it
