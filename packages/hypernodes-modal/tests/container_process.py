@@ -66,7 +66,6 @@ class ProcessSession:
 
     def call(self, function: Any, chunks: list[bytes | None], kwargs: Mapping[str, Any]) -> Iterator[Any]:
         from modal._serialization import serialize
-
         from modal_objects import function_value
 
         body = serialize(function_value(function, "info").raw_f)  # what Modal uploads for serialized=True

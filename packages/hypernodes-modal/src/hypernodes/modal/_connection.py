@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
-from typing import TypeVar
 from urllib.parse import urlsplit
 
 from hypernodes import HyperNodesError
 
 __all__ = ["check_credentials", "check_reachable"]
-
-T = TypeVar("T")
 
 _AUTHENTICATE = (
     "Authenticate with `modal token new` (it writes ~/.modal.toml), or set MODAL_TOKEN_ID and "
@@ -54,7 +52,7 @@ def _has_oauth(settings: object) -> bool:
 
 
 def check_reachable(timeout: float) -> None:
-    """Raise unless the Modal API accepts a connection and answers a hello within `timeout` seconds.
+    """Raise unless the Modal API accepts a connection and answers a hello, both within `timeout` seconds.
 
     The TCP connection comes first (a refused or unroutable address fails at once, and name
     resolution cannot hang past the deadline), then Modal's own ``ClientHello``, which also
@@ -76,20 +74,25 @@ def check_reachable(timeout: float) -> None:
         "ModalBackend(connect_timeout=...); run offline with ModalBackend(mode='local')."
     )
 
+    deadline = time.monotonic() + timeout
+
     def connect() -> None:
         socket.create_connection((host, port), timeout=timeout).close()
 
-    _within(timeout, connect, f"ModalBackend could not connect to the Modal API at {url}", fix)
+    _within(deadline, timeout, connect, f"ModalBackend could not connect to the Modal API at {url}", fix)
 
     def hello() -> None:
         client = Client.from_env()
         client.hello()
 
-    _within(timeout, hello, f"ModalBackend reached {url}, but the Modal API did not answer", fix)
+    _within(deadline, timeout, hello, f"ModalBackend reached {url}, but the Modal API did not answer", fix)
 
 
-def _within(timeout: float, function: Callable[[], None], failure: str, fix: str) -> None:
-    """Run `function` in a daemon thread; raise `failure` if it raises or is still running after `timeout`."""
+def _within(deadline: float, timeout: float, function: Callable[[], None], failure: str, fix: str) -> None:
+    """Run `function` in a daemon thread; raise `failure` if it raises or still runs at `deadline`.
+
+    A thread still running then is left behind (a daemon); it has no effect but its retries.
+    """
     errors: list[BaseException] = []
 
     def target() -> None:
@@ -100,7 +103,7 @@ def _within(timeout: float, function: Callable[[], None], failure: str, fix: str
 
     thread = threading.Thread(target=target, name="hypernodes-modal-connect", daemon=True)
     thread.start()
-    thread.join(timeout)
+    thread.join(max(0.0, deadline - time.monotonic()))
     if thread.is_alive():
         raise HyperNodesError(f"{failure} within connect_timeout={timeout}s. {fix}")
     if errors:
