@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -66,3 +70,21 @@ def test_no_session_is_kept_after_a_failed_check(fake_token: None, silent_server
     with pytest.raises(HyperNodesError):
         _run(backend)
     assert backend._session is None  # the next run checks again
+
+
+def test_a_config_file_without_a_token_is_read_by_modals_own_rules(tmp_path: Path) -> None:
+    config = tmp_path / "modal.toml"
+    config.write_text('[default]\nserver_url = "http://127.0.0.1:9"\n')
+    code = (
+        "from hypernodes import HyperNodesError, Pipeline, RuntimeConfig, node\n"
+        "from hypernodes.modal import ModalBackend\n"
+        "try:\n"
+        "    Pipeline(nodes=[node(lambda x: x, output_name='y')]).run(\n"
+        "        inputs={'x': 1}, config=RuntimeConfig(backend=ModalBackend()))\n"
+        "except HyperNodesError as exc:\n"
+        "    print(exc)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MODAL_")}
+    env["MODAL_CONFIG_PATH"] = str(config)
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert f"no token for profile 'default' in {config}" in out.stdout, out.stderr

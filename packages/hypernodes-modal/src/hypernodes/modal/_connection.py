@@ -7,6 +7,7 @@ session, and turns each failure into one error that says how to fix it.
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
@@ -30,7 +31,13 @@ def check_credentials() -> None:
     Raises:
         HyperNodesError: No credentials: the message says how to authenticate.
     """
-    from modal import config as modal_config
+    if _surely_absent():
+        where = os.environ.get("MODAL_CONFIG_PATH") or "~/.modal.toml"
+        raise HyperNodesError(
+            "ModalBackend found no Modal credentials: no MODAL_TOKEN_ID/MODAL_TOKEN_SECRET in the environment "
+            f"and no {where}. " + _AUTHENTICATE
+        )
+    from modal import config as modal_config  # Modal's own rules: profiles, variables, OAuth
 
     settings = modal_config.config
     if settings.get("token_id") and settings.get("token_secret"):
@@ -41,6 +48,14 @@ def check_credentials() -> None:
         "ModalBackend found no Modal credentials: no MODAL_TOKEN_ID/MODAL_TOKEN_SECRET in the environment "
         f"and no token for profile {modal_config._profile!r} in {modal_config.user_config_path}. " + _AUTHENTICATE
     )
+
+
+def _surely_absent() -> bool:
+    """Return True when no credentials can exist, found without importing modal (which takes about a second)."""
+    variables = ("MODAL_TOKEN_ID", "MODAL_TOKEN_SECRET", "MODAL_OAUTH_REFRESH_TOKEN", "MODAL_OAUTH_CLIENT_ID")
+    if any(os.environ.get(name) for name in variables):
+        return False
+    return not os.path.exists(os.environ.get("MODAL_CONFIG_PATH") or os.path.expanduser("~/.modal.toml"))
 
 
 def _has_oauth(settings: object) -> bool:

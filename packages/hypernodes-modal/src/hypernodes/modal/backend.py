@@ -138,7 +138,7 @@ class ModalBackend(Backend):
         self._app: modal.App | None = None
         self._function: WorkerFunction | None = None
         self._session: Session | None = None
-        self._lock = threading.Lock()  # guards _app, _function and _session
+        self._lock = threading.RLock()  # guards _app, _function and _session (_ensure_session calls _build)
 
     # -- the Modal objects ------------------------------------------------------------------
 
@@ -174,13 +174,16 @@ class ModalBackend(Backend):
             python_packages=self.python_packages, python_sources=self.python_sources, source=self.hypernodes_source
         )
 
-    def _build(self) -> tuple[modal.App, WorkerFunction]:
+    def _check_attached(self) -> None:
         if self._detached:
             raise HyperNodesError(
                 f"{self!r} was sent to another process and has lost its Modal objects (image, volumes, secrets), so "
                 "it cannot start Modal calls there. Give the node or pipeline that runs on Modal its config in the "
                 "process that calls run() or map(), not inside a worker process"
             )
+
+    def _build(self) -> tuple[modal.App, WorkerFunction]:
+        self._check_attached()
         with self._lock:
             if self._app is None or self._function is None:
                 import modal
@@ -225,11 +228,11 @@ class ModalBackend(Backend):
 
     def _call(self, payload: RunPayload, ctx: RunContext, chunks: Sequence[tuple[int, int | None]]) -> list[Outputs]:
         """Send every chunk (one Modal call each) and return the outputs in item order."""
+        session = self._ensure_session()  # first: no credentials fails before any other work
+        function = self.function
         receiver = EventReceiver(ctx)
         shared = payload.encode(receiver)
         blobs = [payload.encode_items(start, stop) if payload.is_map else None for start, stop in chunks]
-        function = self.function
-        session = self._ensure_session()
         partition = uuid.uuid4().hex
         drain = EventDrain(session.queue, partition, receiver) if receiver.wants_events else None
         kwargs = {
@@ -268,6 +271,7 @@ class ModalBackend(Backend):
         )
 
     def _ensure_session(self) -> Session:
+        self._check_attached()
         with self._lock:
             if self._session is None:
                 if self.mode == "local":
@@ -275,8 +279,7 @@ class ModalBackend(Backend):
                 else:
                     _connection.check_credentials()
                     _connection.check_reachable(self.connect_timeout)
-                    assert self._app is not None  # _build ran before
-                    self._session = RemoteSession(self._app)
+                    self._session = RemoteSession(self._build()[0])
             return self._session
 
     # -- lifetime ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ the same cloudpickle). :func:`hypernodes_image` adds exactly that to a base imag
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import json
 import re
@@ -38,12 +39,17 @@ _NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
 
 def hypernodes_distributions() -> dict[str, str]:
     """Return the installed HyperNodes distributions and their versions, e.g. ``{"hypernodes-core": "0.1.0"}``."""
+    return dict(_distributions())
+
+
+@functools.cache  # scanning every installed distribution takes tens of milliseconds
+def _distributions() -> tuple[tuple[str, str], ...]:
     found: dict[str, str] = {}
     for dist in importlib.metadata.distributions():
         name = _canonical(dist.metadata["Name"] or "")
         if name.startswith(_PREFIX) and name != "hypernodes-workspace":
             found[name] = dist.version
-    return dict(sorted(found.items()))
+    return tuple(sorted(found.items()))
 
 
 def hypernodes_requirements() -> list[str]:
@@ -52,6 +58,11 @@ def hypernodes_requirements() -> list[str]:
     Requirements of extras are left out, and so is one whose environment marker excluded it
     here (it is not installed).
     """
+    return list(_requirements())
+
+
+@functools.cache
+def _requirements() -> tuple[str, ...]:
     pins: dict[str, str] = {}
     for name in hypernodes_distributions():
         for requirement in importlib.metadata.requires(name) or ():
@@ -66,7 +77,7 @@ def hypernodes_requirements() -> list[str]:
                 pins[package] = f"{package}=={importlib.metadata.version(package)}"
             except importlib.metadata.PackageNotFoundError:  # its marker excluded it here
                 continue
-    return [pins[package] for package in sorted(pins)]
+    return tuple(pins[package] for package in sorted(pins))
 
 
 def _canonical(name: str) -> str:
