@@ -13,15 +13,14 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "benchmarks"]
+nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "benchmarks", "modal"]
 
 CORE = "packages/hypernodes-core[testing,progress,tracing]"
 MEMBERS = (
     "packages/hypernodes-executors",
     "packages/hypernodes-daft",
-    "packages/hypernodes-modal",
     "packages/hypernodes-distributed",
-)
+)  # hypernodes-modal pulls in modal (~76 MB): only the `modal` session installs it
 EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
@@ -94,3 +93,21 @@ def benchmarks(session: nox.Session) -> None:
     session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")
+
+
+@nox.session
+def modal(session: nox.Session) -> None:
+    """hypernodes-modal: its tests (offline; the cloud smoke test needs HYPERNODES_MODAL_REMOTE=1 and a token),
+    its doctests, mypy --strict over its src, its example's local path and its benchmark's smoke run."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-modal")
+    session.install("mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-modal/tests",
+        "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
+        *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
+        env={"MYPYPATH": "packages/hypernodes-modal/src"},
+    )  # fmt: skip
+    session.run("python", "benchmarks/bench_modal.py", "--quick")

@@ -160,7 +160,7 @@ class ModalBackend(Backend):
             "cpu": self.cpu,
             "memory": self.memory,
             "timeout": self.timeout,
-            "volumes": dict(self.volumes),
+            "volumes": dict(self.volumes) if self.mode == "remote" else {},  # .local() has no volumes
             "secrets": list(self.secrets),
             "max_containers": self.max_containers,
             "retries": self.call_retries,
