@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
-    "daft", "daft_process", "daft_ray",
+    "daft", "daft_process", "daft_ray", "modal",
     "benchmarks",
 ]  # fmt: skip
 
@@ -145,3 +145,21 @@ def benchmarks(session: nox.Session) -> None:
     session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")
+
+
+@nox.session
+def modal(session: nox.Session) -> None:
+    """hypernodes-modal: its tests (offline; the cloud smoke test needs HYPERNODES_MODAL_REMOTE=1 and a token),
+    its doctests, mypy --strict over its src, its example's local path and its benchmark's smoke run."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-modal")
+    session.install("mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-modal/tests",
+        "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
+        *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
+        env={"MYPYPATH": "packages/hypernodes-modal/src"},
+    )  # fmt: skip
+    session.run("python", "benchmarks/bench_modal.py", "--quick")
