@@ -113,6 +113,7 @@ def daft(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "daft", env=DAFT_ENV)  # its page runs
     session.run(
         "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
         env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
@@ -158,6 +159,7 @@ def modal(session: nox.Session) -> None:
         "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
         *session.posargs,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "modal")  # its page runs
     session.run(
         "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
         env={"MYPYPATH": "packages/hypernodes-modal/src"},
