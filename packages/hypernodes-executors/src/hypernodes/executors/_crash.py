@@ -58,9 +58,8 @@ def describe(crash: Crash) -> WorkerCrashedError:
         parts = [f"{_what(start, crash.chunks.get(start))} (pid {pid}, {_how(culprits[pid])})" for start, pid in ours]
         return WorkerCrashedError(
             f"a worker process of {crash.owner} died while running {' and '.join(parts)} of pipeline "
-            f"{crash.pipeline!r}: it was killed (out of memory? SIGKILL?) or exited (os._exit, a crash in "
-            f"native code). {restart} Lower max_workers or chunksize if memory is short; chunksize=1 "
-            "names the very item.",
+            f"{crash.pipeline!r}: {_cause(culprits[ours[0][1]])}. {restart} Lower max_workers or chunksize "
+            "if memory is short; chunksize=1 names the very item.",
             item_index=None if crash.chunks.get(ours[0][0]) is None else ours[0][0],
         )
     if any(pid in crash.holders for pid in culprits):
@@ -68,7 +67,7 @@ def describe(crash: Crash) -> WorkerCrashedError:
             f"a worker process of {crash.owner} died while running another map (or run) on this executor, and "
             f"the work of pipeline {crash.pipeline!r} was lost with the pool. {restart}"
         )
-    codes = ", ".join(_how(code) for code in culprits.values()) or "exit code unknown"
+    codes = ", ".join(sorted({_how(code) for code in culprits.values()})) or "exit code unknown"
     script = _unguarded_script()
     if script is not None:
         return WorkerCrashedError(
@@ -88,8 +87,18 @@ def describe(crash: Crash) -> WorkerCrashedError:
 
 def _what(start: int, stop: int | None) -> str:
     if stop is None:
-        return "a run"
+        return "the run"
     return f"map item {start}" if stop == start + 1 else f"map items {start}-{stop - 1}"
+
+
+def _cause(code: int) -> str:
+    if code == -signal.SIGKILL:
+        return "it was killed (out of memory? the OOM killer sends SIGKILL)"
+    if code in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGILL):
+        return "it crashed in native code (an extension module or a library it wraps)"
+    if code < 0:
+        return "it was killed by a signal"
+    return "it exited (os._exit(), or native code calling exit())"
 
 
 def _how(code: int) -> str:
