@@ -126,6 +126,13 @@ def exit_on_37(x: int) -> int:
 
 
 @node(output_name="y")
+def kill_self_on_37(x: int) -> int:
+    if x == 37:
+        os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer would
+    return x
+
+
+@node(output_name="y")
 def segfault_on_37(x: int) -> int:
     if x == 37:
         ctypes.string_at(0)  # reads address 0: SIGSEGV
@@ -133,7 +140,9 @@ def segfault_on_37(x: int) -> int:
 
 
 @pytest.mark.parametrize(
-    ("dying", "how"), [(exit_on_37, "exit code 3"), (segfault_on_37, "killed by SIGSEGV")], ids=["os._exit", "segfault"]
+    ("dying", "how"),
+    [(exit_on_37, "exit code 3"), (kill_self_on_37, "killed by SIGKILL"), (segfault_on_37, "killed by SIGSEGV")],
+    ids=["os._exit", "SIGKILL", "segfault"],
 )
 def test_a_dead_worker_names_the_items_it_held(dying: Any, how: str) -> None:
     with ProcessPoolExecutor(max_workers=2, chunksize=10) as executor:
