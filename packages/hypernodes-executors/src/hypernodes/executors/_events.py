@@ -142,11 +142,6 @@ class EventPump:
         with self._lock:
             self._channels.pop(channel.id, None)
 
-    def held_by(self, pid: int) -> tuple[int, int] | None:
-        """Return the ``(channel, first item)`` of the last chunk worker `pid` took, if any."""
-        with self._lock:
-            return self.holders.get(pid)
-
     def stop(self) -> None:
         """Read what is left in the line, then stop the thread and wait for it. Safe to call several times.
 

@@ -61,7 +61,11 @@ class ProcessPoolExecutor(LocalExecutor):
     * Work nested inside a worker (a nested pipeline or map with this same executor) runs
       inline in that worker: workers never submit to their own pool.
     * A worker that dies (``os._exit``, killed by the OOM killer) raises
-      ``WorkerCrashedError``; Ctrl-C stops the workers. The pool is then restarted on next use.
+      ``WorkerCrashedError`` naming the items it held; Ctrl-C stops the workers. The pool is
+      then restarted on next use.
+    * A worker still running a sync call that overran its ``timeout`` is killed (with its
+      pool) once the map ends: that is the only way to stop the call. Workers exit when the
+      caller dies. An executor never closed is released when it is garbage-collected.
 
     Worker processes are started with `start_method` ``"spawn"`` (the default) or
     ``"forkserver"``, never ``"fork"``, which is unsafe once the parent runs threads. As with
@@ -89,7 +93,7 @@ class ProcessPoolExecutor(LocalExecutor):
             )
         self.start_method: StartMethod = start_method
         self._runtime: _Runtime | None = None
-        self._lock = threading.Lock()  # guards _runtime
+        self._lock = threading.Lock()  # guards _runtime and each runtime's users
 
     @override
     def run_pipeline(self, request: RunRequest) -> Outputs:
