@@ -87,7 +87,7 @@ def block(x: int, folder: str) -> int:
     return x
 
 if __name__ == "__main__":
-    with ProcessPoolExecutor(max_workers=2, chunksize=1) as executor:
+    with ProcessPoolExecutor(max_workers=2, chunksize=1, start_method=START_METHOD) as executor:
         Pipeline(nodes=[block]).map(
             inputs={"x": list(range(8)), "folder": FOLDER}, map_over="x",
             config=RuntimeConfig(executor=executor),
@@ -95,11 +95,16 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("how", [signal.SIGKILL, signal.SIGTERM], ids=["SIGKILL", "SIGTERM"])
-def test_workers_exit_when_the_caller_is_killed_mid_map(tmp_path: Path, how: signal.Signals) -> None:
+@pytest.mark.parametrize(
+    ("how", "start_method"),
+    [(signal.SIGKILL, "spawn"), (signal.SIGTERM, "spawn"), (signal.SIGKILL, "forkserver")],
+    ids=["SIGKILL", "SIGTERM", "SIGKILL-forkserver"],
+)
+def test_workers_exit_when_the_caller_is_killed_mid_map(tmp_path: Path, how: signal.Signals, start_method: str) -> None:
     folder = tmp_path / "pids"
     folder.mkdir()
-    script = _script(tmp_path, _BLOCKING_PARENT.replace("FOLDER", repr(str(folder))))
+    body = _BLOCKING_PARENT.replace("FOLDER", repr(str(folder))).replace("START_METHOD", repr(start_method))
+    script = _script(tmp_path, body)
     parent = subprocess.Popen([sys.executable, str(script)], cwd=tmp_path)
     pids: list[int] = []
     try:

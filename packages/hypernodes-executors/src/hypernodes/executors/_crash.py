@@ -14,6 +14,7 @@ import ast
 import signal
 import sys
 from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from types import FrameType
 
@@ -35,6 +36,7 @@ class Crash:
         chunks: That map's chunks, first item -> stop (None: a run).
         exit_codes: The exit code of each worker that had ended, by pid (negative: a signal).
         holders: For each worker pid, the ``(channel, first item)`` of the last chunk it took.
+        answered: The first items of that map's chunks whose answers arrived.
     """
 
     owner: str
@@ -43,16 +45,19 @@ class Crash:
     chunks: Mapping[int, int | None]
     exit_codes: Mapping[int, int]
     holders: Mapping[int, tuple[int, int]]
+    answered: AbstractSet[int] = frozenset()
 
 
 def describe(crash: Crash) -> WorkerCrashedError:
     """Return the error naming the items the dead worker(s) held, the cause and a fix."""
     culprits = {pid: code for pid, code in crash.exit_codes.items() if code != _TERMINATED} or dict(crash.exit_codes)
-    ours = sorted(
-        (crash.holders[pid][1], pid)
-        for pid in culprits
-        if pid in crash.holders and crash.holders[pid][0] == crash.channel
-    )
+    ours: list[tuple[int, int]] = []  # (first item, pid) of the chunks the dead workers held
+    between: list[tuple[int, int]] = []  # (first item, pid) of chunks they finished before dying
+    for pid in culprits:
+        channel, start = crash.holders.get(pid, (None, 0))
+        if channel == crash.channel:
+            (between if start in crash.answered else ours).append((start, pid))
+    ours.sort()
     restart = "The pool is restarted on next use."
     if ours:
         parts = [f"{_what(start, crash.chunks.get(start))} (pid {pid}, {_how(culprits[pid])})" for start, pid in ours]
@@ -61,6 +66,13 @@ def describe(crash: Crash) -> WorkerCrashedError:
             f"{crash.pipeline!r}: {_cause(culprits[ours[0][1]])}. {restart} Lower max_workers or chunksize "
             "if memory is short; chunksize=1 names the very item.",
             item_index=None if crash.chunks.get(ours[0][0]) is None else ours[0][0],
+        )
+    if between:
+        start, pid = min(between)
+        return WorkerCrashedError(
+            f"a worker process of {crash.owner} (pid {pid}, {_how(culprits[pid])}) died between chunks of pipeline "
+            f"{crash.pipeline!r}, after it finished {_what(start, crash.chunks.get(start))} and before it announced "
+            f"its next chunk, so which items it held is unknown: {_cause(culprits[pid])}. {restart}"
         )
     if any(pid in crash.holders for pid in culprits):
         return WorkerCrashedError(

@@ -205,6 +205,7 @@ class ProcessPoolExecutor(LocalExecutor):
         futures: Mapping[Future[bytes], tuple[int, int | None]],
     ) -> WorkerCrashedError:
         dead = runtime.dead_workers()  # before the survivors are killed, which would blur who died first
+        answered = {start for future, (start, _) in futures.items() if _answered(future)}
         self._discard(runtime)  # every worker joined and the line read to its end: exit codes and holders are final
         crash = Crash(
             owner=repr(self),
@@ -215,6 +216,7 @@ class ProcessPoolExecutor(LocalExecutor):
                 process.pid: process.exitcode for process in dead if process.pid and process.exitcode is not None
             },
             holders=dict(runtime.pump.holders),
+            answered=answered,
         )
         return describe(crash)
 
@@ -299,6 +301,10 @@ class _Runtime:
         # concurrent.futures has no public way to list or stop its workers before Python 3.14
         # (terminate_workers()); its _processes mapping has been stable since 3.2.
         return list((getattr(self.pool, "_processes", None) or {}).values())
+
+
+def _answered(future: Future[bytes]) -> bool:
+    return future.done() and not future.cancelled() and future.exception() is None
 
 
 def _next_completed(completed: queue.SimpleQueue[Future[bytes]]) -> Future[bytes]:
