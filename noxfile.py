@@ -56,6 +56,7 @@ def core(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
         "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",
+        "--ignore", "packages/hypernodes-core/tests/test_docs.py",  # runs with the executors, as users have them
         "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
     )  # fmt: skip
@@ -70,10 +71,11 @@ def example_executor(session: nox.Session) -> None:
 
 @nox.session
 def executors(session: nox.Session) -> None:
-    """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
+    """hypernodes-executors' own tests, and every Python block of README and docs/ (with core + executors)."""
     _install(session, *MEMBERS)
+    session.install("numpy", "pydantic")
     session.run(
-        *PYTEST, "packages/hypernodes-executors/tests",
+        *PYTEST, "packages/hypernodes-executors/tests", "packages/hypernodes-core/tests/test_docs.py",
         "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",
         *session.posargs,
     )  # fmt: skip
