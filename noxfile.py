@@ -13,7 +13,9 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "benchmarks"]
+nox.options.sessions = [
+    "lint", "core", "example_executor", "executors", "behaviour", "benchmarks", "distributed_dask", "distributed_spark",
+]
 
 CORE = "packages/hypernodes-core[testing,progress,tracing]"
 MEMBERS = (
@@ -94,3 +96,25 @@ def benchmarks(session: nox.Session) -> None:
     session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")
+
+
+DISTRIBUTED_TESTS = "packages/hypernodes-distributed/tests"
+
+
+@nox.session
+def distributed_dask(session: nox.Session) -> None:
+    """hypernodes-distributed with the [dask] extra: DaskExecutor and RemoteBackend("dask") on real clusters.
+
+    Also checks the packaging: which engines each extra pulls, and that importing the package loads none.
+    """
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[dask]")
+    session.install("mypy>=1.13", "uv")
+    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "not spark", *session.posargs)
+    session.run("mypy", "--strict", "packages/hypernodes-distributed/src/hypernodes/distributed")
+
+
+@nox.session
+def distributed_spark(session: nox.Session) -> None:
+    """RemoteBackend("spark") on a classic local[2] Spark and on a local Spark Connect server (needs Java 17)."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
+    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs)

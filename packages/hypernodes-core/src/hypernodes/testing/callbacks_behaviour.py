@@ -10,9 +10,9 @@ import pytest
 
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import clean, count, double, explode, square
 from hypernodes.testing.recording import RecordingCallback
 
@@ -24,13 +24,13 @@ class _Raising(PipelineCallback):
         raise RuntimeError("callback bug")
 
 
-class CallbackBehaviour:
+class CallbackBehaviour(SuiteBase):
     """Hooks fire in the caller, once each, in order, with correct contexts, under any executor."""
 
     def test_run_fires_pipeline_and_node_hooks_in_order(self, executor: Executor) -> None:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[clean, count], name="prep")
-        p.run(inputs={"text": "A b"}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        p.run(inputs={"text": "A b"}, config=self.config(executor, callbacks=[recorder]))
         assert [(e.hook, e.subject) for e in recorder.events] == [
             ("on_pipeline_start", None),
             ("on_node_start", "clean"),
@@ -48,7 +48,7 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": list(range(7))},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         assert [e.subject for e in recorder.hooks("on_map_start")] == [7]
         assert len(recorder.hooks("on_map_end")) == 1
@@ -64,7 +64,7 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": list(range(5))},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         position = {(e.hook, e.item_index, e.subject): i for i, e in enumerate(recorder.events)}
         for i in range(5):
@@ -78,7 +78,7 @@ class CallbackBehaviour:
             input_mapping={"texts": "text"}, map_over="texts", name="per_doc"
         )
         outer = Pipeline(nodes=[inner], name="outer")
-        outer.run(inputs={"texts": ["A", "B"]}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        outer.run(inputs={"texts": ["A", "B"]}, config=self.config(executor, callbacks=[recorder]))
         nested_start = recorder.hooks("on_nested_pipeline_start")
         assert [(e.path, e.depth, e.subject) for e in nested_start] == [(("outer",), 0, "per_doc")]
         inner_nodes = recorder.hooks("on_node_end")
@@ -92,7 +92,7 @@ class CallbackBehaviour:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[explode], name="p")
         with pytest.raises(ValueError):
-            p.run(inputs={"x": 2}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+            p.run(inputs={"x": 2}, config=self.config(executor, callbacks=[recorder]))
         assert [e.subject for e in recorder.hooks("on_node_error")] == [("explode", "ValueError")]
         assert recorder.hooks("on_node_end") == []
 
@@ -100,14 +100,14 @@ class CallbackBehaviour:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[explode], name="p")
         with pytest.raises(ValueError):
-            p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+            p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=self.config(executor, callbacks=[recorder]))
         assert len(recorder.hooks("on_map_start")) == len(recorder.hooks("on_map_end")) == 1
         assert [e.item_index for e in recorder.hooks("on_node_error")] == [1]
 
     def test_raising_callback_warns_once_and_the_run_goes_on(self, executor: Executor) -> None:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[double, square], name="p")
-        config = RuntimeConfig(executor=executor, callbacks=[_Raising(), recorder])
+        config = self.config(executor, callbacks=[_Raising(), recorder])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=config)
@@ -124,7 +124,7 @@ class CallbackBehaviour:
             return made[-1]
 
         p = Pipeline(nodes=[double], name="p")
-        config = RuntimeConfig(executor=executor, callbacks=[factory])
+        config = self.config(executor, callbacks=[factory])
         p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=config)
         p.run(inputs={"x": 1}, config=config)
         assert len(made) == 2
@@ -136,6 +136,6 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         assert len(recorder.states) == 1

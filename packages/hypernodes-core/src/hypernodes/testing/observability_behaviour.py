@@ -14,15 +14,15 @@ import pytest
 from hypernodes.cache.spec import CacheSpec
 from hypernodes.callbacks.progress import ProgressCallback
 from hypernodes.callbacks.tracing import TracingCallback
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import clean, count, double, explode, square
 
 __all__ = ["ObservabilityBehaviour"]
 
 
-class ObservabilityBehaviour:
+class ObservabilityBehaviour(SuiteBase):
     """ProgressCallback counts items and TracingCallback builds the right span tree, under any executor."""
 
     def test_progress_counts_items_cache_hits_and_failures(self, executor: Executor, tmp_path: Path) -> None:
@@ -32,12 +32,12 @@ class ObservabilityBehaviour:
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, cache=cache, callbacks=[ProgressCallback(file=cold)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=cold)]),
         )
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, cache=cache, callbacks=[ProgressCallback(file=warm)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=warm)]),
         )
         (cold_line,) = cold.getvalue().splitlines()
         (warm_line,) = warm.getvalue().splitlines()
@@ -49,13 +49,13 @@ class ObservabilityBehaviour:
             Pipeline(nodes=[explode], name="fragile").map(
                 inputs={"x": [2]},
                 map_over="x",
-                config=RuntimeConfig(executor=executor, callbacks=[ProgressCallback(file=failing)]),
+                config=self.config(executor, callbacks=[ProgressCallback(file=failing)]),
             )
         assert "failed=1" in failing.getvalue()
 
     def test_progress_disabled_writes_nothing(self, executor: Executor) -> None:
         out = io.StringIO()
-        config = RuntimeConfig(executor=executor, callbacks=[ProgressCallback(enable=False, file=out)])
+        config = self.config(executor, callbacks=[ProgressCallback(enable=False, file=out)])
         Pipeline(nodes=[double]).map(inputs={"x": [1, 2]}, map_over="x", config=config)
         assert out.getvalue() == ""
 
@@ -72,7 +72,7 @@ class ObservabilityBehaviour:
             input_mapping={"texts": "text"}, map_over="texts", name="per_doc"
         )
         corpus = Pipeline(nodes=[per_doc], name="corpus")
-        corpus.run(inputs={"texts": ["A b", "c"]}, config=RuntimeConfig(executor=executor, callbacks=[tracing]))
+        corpus.run(inputs={"texts": ["A b", "c"]}, config=self.config(executor, callbacks=[tracing]))
         provider.shutdown()
 
         spans = exporter.get_finished_spans()
