@@ -1,0 +1,122 @@
+"""The caller's side of Dask tasks (private): submit payload tasks, relay their events, collect answers.
+
+A task logs each callback event under a topic made for one ``run`` or ``map`` and, last, its
+own id (a ``str``) as an end marker. :class:`TopicRelay` subscribes to that topic, replays
+each event into the caller's :class:`~hypernodes.executor.EventReceiver` and counts the end
+markers, so that a ``run`` or ``map`` returns only once every event of every task that ran
+has been dispatched. Used by ``DaskExecutor`` and by ``RemoteBackend(kind="dask")``.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from hypernodes.distributed._dask_tasks import run_chunk
+
+if TYPE_CHECKING:
+    from distributed import Client, Future
+
+    from hypernodes.executor import EventReceiver
+
+__all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks"]
+
+logger = logging.getLogger(__name__)
+
+EVENT_GRACE = 30.0  # seconds to wait for the last events of finished tasks before giving up on them
+
+
+class TopicRelay:
+    """Replay the events logged under a fresh topic into `receiver`; count the tasks' end markers.
+
+    Events are dispatched on the client's event-loop thread, in the order the scheduler
+    received them. Thread safe.
+    """
+
+    def __init__(self, client: Client, receiver: EventReceiver) -> None:
+        self.topic = f"hypernodes-events-{uuid.uuid4().hex}"
+        self._client = client
+        self._receiver = receiver
+        self._ended: set[str] = set()
+        self._changed = threading.Condition()  # guards _ended
+        # Sent on the same stream as the tasks, so the scheduler knows the topic before any task logs.
+        client.subscribe_topic(self.topic, self._handle)
+
+    def _handle(self, event: tuple[float, Any]) -> None:
+        message = event[1]
+        if isinstance(message, str):  # a task's end marker
+            with self._changed:
+                self._ended.add(message)
+                self._changed.notify_all()
+        else:
+            self._receiver.receive(message)
+
+    def wait_for(self, task_ids: Collection[str], timeout: float = EVENT_GRACE) -> bool:
+        """Wait until the tasks `task_ids` sent all their events; False if `timeout` ran out first."""
+        wanted = set(task_ids)
+        with self._changed:
+            return self._changed.wait_for(lambda: wanted <= self._ended, timeout)
+
+    def close(self) -> None:
+        """Stop listening (events that arrive later are dropped by the scheduler)."""
+        try:
+            self._client.unsubscribe_topic(self.topic)
+        except Exception as exc:  # a closed client: nothing listens any more anyway
+            logger.debug("could not unsubscribe from %s: %r", self.topic, exc)
+
+
+def run_payload_tasks(
+    client: Client,
+    shared: bytes,
+    chunks: Sequence[bytes | None],
+    receiver: EventReceiver,
+    *,
+    resources: Mapping[str, float] | None = None,
+    topic: str | None = None,
+) -> Iterator[tuple[int, bytes]]:
+    """Run core's payload once per chunk as Dask tasks; yield ``(position, answer)`` as they complete.
+
+    `shared` is scattered once when there are several chunks. When the generator is closed
+    (also early, on an error or Ctrl-C) the tasks not finished are cancelled, and it waits
+    for the events of those that finished. A `topic` given (work sent on from inside a task)
+    makes the tasks log their events there, for the caller that listens to it.
+    """
+    from distributed import as_completed
+
+    relay = TopicRelay(client, receiver) if topic is None and receiver.wants_events else None
+    if relay is not None:
+        topic = relay.topic
+    prefix = uuid.uuid4().hex[:12]  # task ids unique across the runs that share a topic
+    futures: dict[Future, int] = {}
+    finished: list[str] = []
+    try:
+        shared_arg: Any = client.scatter(shared, hash=False) if len(chunks) > 1 else shared
+        for position, chunk in enumerate(chunks):
+            future = client.submit(
+                run_chunk, topic, f"{prefix}-{position}", shared_arg, chunk,
+                pure=False, resources=dict(resources) if resources else None,
+            )  # fmt: skip
+            futures[future] = position
+        for future in as_completed(futures, loop=client.loop):
+            answer: bytes = future.result()  # run_chunk never raises; a lost worker does (KilledWorker)
+            position = futures[future]
+            finished.append(f"{prefix}-{position}")
+            yield position, answer
+    finally:
+        cancel(client, [f for f in futures if not f.done()])
+        if relay is not None:
+            if not relay.wait_for(finished):
+                logger.warning("some callback events did not arrive from the Dask workers within %ss", EVENT_GRACE)
+            relay.close()
+
+
+def cancel(client: Client, futures: Sequence[Future]) -> None:
+    """Cancel `futures` (tasks not finished), ignoring a client that is already closed."""
+    if futures:
+        try:
+            client.cancel(list(futures))
+        except Exception as exc:
+            logger.debug("could not cancel %d Dask tasks: %r", len(futures), exc)

@@ -1,0 +1,94 @@
+"""Real engines, started once per test session and stopped by the fixture that started them.
+
+* ``dask_client``: a ``LocalCluster`` of 2 worker processes (1 thread each), with a ``GPU``
+  resource on one of them (``resource_timeout`` makes the tests of missing resources quick).
+* ``dask_cli``: a scheduler and a worker started from the command line on 127.0.0.1, as on a
+  real cluster (the scheduler unpickles the task graphs: only by-value code works there).
+* ``spark_session``: the Spark of ``HYPERNODES_SPARK`` (``classic``: ``local[2]``, or
+  ``connect``: a local Spark Connect server), for the tests marked ``spark``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "spark: needs pyspark and Java (the distributed_spark nox session)")
+
+
+@pytest.fixture(scope="session")
+def dask_cluster() -> Iterator[Any]:
+    distributed = pytest.importorskip("distributed")
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture(scope="session")
+def dask_client(dask_cluster: Any) -> Iterator[Any]:
+    import distributed
+
+    with distributed.Client(dask_cluster, set_as_default=False) as client:
+        yield client
+
+
+def _dask_cli(tmp: Path) -> str:
+    return str(Path(sys.executable).with_name("dask"))
+
+
+@pytest.fixture(scope="session")
+def dask_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Start `dask scheduler` and one `dask worker` (2 threads, resource GPU=1) on 127.0.0.1; yield the address."""
+    pytest.importorskip("distributed")
+    tmp = tmp_path_factory.mktemp("dask-cli")
+    dask = _dask_cli(tmp)
+    scheduler_file = tmp / "scheduler.json"
+    env = {**os.environ, "DASK_DISTRIBUTED__WORKER__DAEMON": "False"}
+    processes = [
+        subprocess.Popen(
+            [dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+             "--scheduler-file", str(scheduler_file)],
+            cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )
+    ]  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while not scheduler_file.exists():
+            if time.monotonic() > deadline or processes[0].poll() is not None:
+                raise RuntimeError("dask scheduler did not start")
+            time.sleep(0.1)
+        import json
+
+        address = json.loads(scheduler_file.read_text())["address"]
+        processes.append(
+            subprocess.Popen(
+                [dask, "worker", address, "--nthreads", "2", "--nworkers", "1", "--no-dashboard",
+                 "--host", "127.0.0.1", "--resources", "GPU=1"],
+                cwd=tmp, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        import distributed
+
+        with distributed.Client(address, set_as_default=False) as client:
+            client.wait_for_workers(1, timeout=60)
+        yield address
+    finally:
+        for process in reversed(processes):
+            process.terminate()
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
