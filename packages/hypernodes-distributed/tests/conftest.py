@@ -92,3 +92,25 @@ def dask_cli(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 process.wait(timeout=30)
             except subprocess.TimeoutExpired:
                 process.kill()
+
+
+@pytest.fixture(scope="session")
+def spark_session() -> Iterator[Any]:
+    """One Spark per test session: HYPERNODES_SPARK=classic (local[2], the default) or connect (a local server)."""
+    pytest.importorskip("pyspark")
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    mode = os.environ.get("HYPERNODES_SPARK", "classic")
+    builder = SparkSession.builder.appName("hypernodes-tests").config("spark.ui.enabled", "false")
+    if mode == "connect":
+        builder = builder.remote("local[2]")
+    elif mode == "classic":
+        builder = builder.master("local[2]")
+    else:
+        raise pytest.UsageError(f"HYPERNODES_SPARK={mode!r} is not 'classic' or 'connect'")
+    session = builder.getOrCreate()
+    try:
+        yield session
+    finally:
+        session.stop()

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hypernodes.distributed.dask_executor import DaskExecutor
-    from hypernodes.distributed.ray_executor import RayExecutor  # type: ignore[import-not-found,unused-ignore]
     from hypernodes.distributed.remote import RemoteBackend
 
 __all__ = ["DaskExecutor", "RayExecutor", "RemoteBackend"]

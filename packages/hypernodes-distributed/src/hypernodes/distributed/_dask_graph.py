@@ -18,7 +18,7 @@ import uuid
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
-from hypernodes.distributed._dask_relay import EVENT_GRACE, TopicRelay, cancel
+from hypernodes.distributed._dask_relay import EVENT_GRACE, TopicRelay, cancel, untyped
 from hypernodes.distributed._dask_tasks import StepFailed, run_one_step
 from hypernodes.executor import ConfiguredStep, EventReceiver, FunctionStep, ReadySet, RunPayload, Values, dumps, loads
 from hypernodes.executor import run_step as run_step_here
@@ -60,10 +60,10 @@ class StepGraph:
         self._receiver = EventReceiver(request.ctx)
         self._prefix = uuid.uuid4().hex[:12]
         self._done: queue.Queue[tuple[Step, Any]] = queue.Queue()  # finished steps, from any thread
-        self._results: dict[int, Future | bytes] = {}  # each finished step's outputs: on the cluster, or here
+        self._results: dict[int, Future[bytes] | bytes] = {}  # each finished step's outputs: on the cluster, or here
         self._collected = Values()  # the outputs the caller asked for
         self._ran: list[str] = []  # ids of the tasks that ran (their events are awaited)
-        self._pending: list[Future] = []
+        self._pending: list[Future[bytes]] = []
         self._helpers: concurrent.futures.ThreadPoolExecutor | None = None
 
     def run(self) -> Outputs:
@@ -72,7 +72,7 @@ class StepGraph:
         shared = self._payload.encode(self._receiver)
         relay = TopicRelay(self._client, self._receiver) if self._receiver.wants_events else None
         self._topic = None if relay is None else relay.topic
-        self._shared: Any = self._client.scatter(shared, hash=False)
+        self._shared: Any = untyped(self._client).scatter(shared, hash=False)
         ready = ReadySet(request)
         wanted = set(request.plan.outputs)
         try:
@@ -84,7 +84,7 @@ class StepGraph:
                 ready.done(step)
             return {name: self._collected[name] for name in request.plan.outputs}
         finally:
-            cancel(self._client, [f for f in self._pending if not f.done()])
+            cancel(self._client, [f for f in self._pending if not untyped(f).done()])
             if self._helpers is not None:
                 self._helpers.shutdown(wait=False, cancel_futures=True)
             if relay is not None:
@@ -101,7 +101,7 @@ class StepGraph:
                 pure=False, resources=self._resources,
             )  # fmt: skip
             self._pending.append(future)
-            future.add_done_callback(lambda f: self._done.put((step, f)))
+            untyped(future).add_done_callback(lambda f: self._done.put((step, f)))
             return
         # From the caller, under the step's own config: gather what it reads first.
         parts = [self._local(index) for index in step.dependencies]

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hypernodes.distributed._dask_tasks import run_chunk
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 
     from hypernodes.executor import EventReceiver
 
-__all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks"]
+__all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks", "untyped"]
 
 logger = logging.getLogger(__name__)
 
@@ -43,7 +43,7 @@ class TopicRelay:
         self._ended: set[str] = set()
         self._changed = threading.Condition()  # guards _ended
         # Sent on the same stream as the tasks, so the scheduler knows the topic before any task logs.
-        client.subscribe_topic(self.topic, self._handle)
+        untyped(client).subscribe_topic(self.topic, self._handle)
 
     def _handle(self, event: tuple[float, Any]) -> None:
         message = event[1]
@@ -63,7 +63,7 @@ class TopicRelay:
     def close(self) -> None:
         """Stop listening (events that arrive later are dropped by the scheduler)."""
         try:
-            self._client.unsubscribe_topic(self.topic)
+            untyped(self._client).unsubscribe_topic(self.topic)
         except Exception as exc:  # a closed client: nothing listens any more anyway
             logger.debug("could not unsubscribe from %s: %r", self.topic, exc)
 
@@ -76,7 +76,7 @@ def run_payload_tasks(
     *,
     resources: Mapping[str, float] | None = None,
     topic: str | None = None,
-) -> Iterator[tuple[int, bytes]]:
+) -> Generator[tuple[int, bytes], None, None]:
     """Run core's payload once per chunk as Dask tasks; yield ``(position, answer)`` as they complete.
 
     `shared` is scattered once when there are several chunks. When the generator is closed
@@ -90,33 +90,38 @@ def run_payload_tasks(
     if relay is not None:
         topic = relay.topic
     prefix = uuid.uuid4().hex[:12]  # task ids unique across the runs that share a topic
-    futures: dict[Future, int] = {}
+    futures: dict[Future[bytes], int] = {}
     finished: list[str] = []
     try:
-        shared_arg: Any = client.scatter(shared, hash=False) if len(chunks) > 1 else shared
+        shared_arg: Any = untyped(client).scatter(shared, hash=False) if len(chunks) > 1 else shared
         for position, chunk in enumerate(chunks):
             future = client.submit(
                 run_chunk, topic, f"{prefix}-{position}", shared_arg, chunk,
                 pure=False, resources=dict(resources) if resources else None,
             )  # fmt: skip
             futures[future] = position
-        for future in as_completed(futures, loop=client.loop):
+        for future in untyped(as_completed)(futures, loop=client.loop):
             answer: bytes = future.result()  # run_chunk never raises; a lost worker does (KilledWorker)
             position = futures[future]
             finished.append(f"{prefix}-{position}")
             yield position, answer
     finally:
-        cancel(client, [f for f in futures if not f.done()])
+        cancel(client, [f for f in futures if not untyped(f).done()])
         if relay is not None:
             if not relay.wait_for(finished):
                 logger.warning("some callback events did not arrive from the Dask workers within %ss", EVENT_GRACE)
             relay.close()
 
 
-def cancel(client: Client, futures: Sequence[Future]) -> None:
+def untyped(value: Any) -> Any:
+    """Return `value` as Any: for the parts of Dask's API that have no annotations."""
+    return value
+
+
+def cancel(client: Client, futures: Sequence[Future[Any]]) -> None:
     """Cancel `futures` (tasks not finished), ignoring a client that is already closed."""
     if futures:
         try:
-            client.cancel(list(futures))
+            untyped(client).cancel(list(futures))
         except Exception as exc:
             logger.debug("could not cancel %d Dask tasks: %r", len(futures), exc)

@@ -6,7 +6,7 @@ import math
 import threading
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from contextlib import closing
 from typing import TYPE_CHECKING, Any
 
@@ -15,7 +15,7 @@ from typing_extensions import override
 from hypernodes import InvalidArgumentError
 from hypernodes.distributed import _scope
 from hypernodes.distributed._dask_graph import StepGraph, is_task_step
-from hypernodes.distributed._dask_relay import run_payload_tasks
+from hypernodes.distributed._dask_relay import run_payload_tasks, untyped
 from hypernodes.distributed._dask_tasks import take_step_call
 from hypernodes.distributed._engines import require
 from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_order, run_item
@@ -145,13 +145,15 @@ class DaskExecutor(Executor):
         from distributed import Client, LocalCluster
 
         if self.address is not None:
-            return Client(self.address, security=self.security, set_as_default=False)
+            connected: Client = untyped(Client)(self.address, security=self.security, set_as_default=False)
+            return connected
         options: dict[str, Any] = {"dashboard_address": None, **self.cluster_options}
-        cluster = LocalCluster(
+        cluster = untyped(LocalCluster)(
             n_workers=self.n_workers, threads_per_worker=self.threads_per_worker, processes=self.processes, **options
         )
         self._cluster = cluster
-        return Client(cluster, set_as_default=False)
+        local: Client = untyped(Client)(cluster, set_as_default=False)
+        return local
 
     def with_resources(self, **resources: float) -> DaskExecutor:
         """Return an executor on this executor's cluster whose tasks ask for `resources`.
@@ -253,7 +255,7 @@ class DaskExecutor(Executor):
         blobs = [payload.encode_items(*chunk) if chunk is not None else None for chunk in chunks]
         starts = [0 if chunk is None else chunk[0] for chunk in chunks]
         results: list[Any] = [None] * (len(payload.items) if payload.items is not None else 1)
-        answers = run_payload_tasks(client, shared, blobs, receiver, resources=self.resources, topic=topic)
+        answers: Generator[tuple[int, bytes], None, None] = run_payload_tasks(client, shared, blobs, receiver, resources=self.resources, topic=topic)
         with closing(answers):  # on an error: cancel the rest, wait for the events of what ran
             for position, answer in answers:
                 outputs = payload.decode(answer, starts[position])
@@ -293,7 +295,7 @@ class DaskExecutor(Executor):
             self._cluster = None
             self._checked = False
         if client is not None and client is not self._given_client:
-            client.close()  # our own client (to our LocalCluster, or to the cluster at `address`)
+            untyped(client).close()  # our own client (to our LocalCluster, or to the cluster at `address`)
         if cluster is not None:
             cluster.close()
 
