@@ -31,4 +31,4 @@ def backend_fixture(spark_session: Any) -> Iterator[Backend]:
 
 
 class TestRemoteSpark(ExecutorBehaviourSuite):
-    """Every behaviour of the suite, each run (or chunk of items) a Spark task (classic local[2], or Spark Connect: HYPERNODES_SPARK)."""
+    """Every behaviour of the suite, each run (or chunk of items) a Spark task (HYPERNODES_SPARK)."""

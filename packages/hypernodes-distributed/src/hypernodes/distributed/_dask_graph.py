@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypernodes.distributed._dask_relay import EVENT_GRACE, TopicRelay, cancel, untyped
 from hypernodes.distributed._dask_tasks import StepFailed, run_one_step
+from hypernodes.distributed._shipping import ship_user_modules
 from hypernodes.executor import ConfiguredStep, EventReceiver, FunctionStep, ReadySet, RunPayload, Values, dumps, loads
 from hypernodes.executor import run_step as run_step_here
 
@@ -27,7 +28,6 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from distributed import Client, Future
-
     from hypernodes._types import Outputs
     from hypernodes.executor import RunContext, RunRequest, Step
 
@@ -69,6 +69,7 @@ class StepGraph:
     def run(self) -> Outputs:
         """Run every step; return the requested outputs, or raise the first node error."""
         request = self._request
+        ship_user_modules(request.pipeline)
         shared = self._payload.encode(self._receiver)
         relay = TopicRelay(self._client, self._receiver) if self._receiver.wants_events else None
         self._topic = None if relay is None else relay.topic

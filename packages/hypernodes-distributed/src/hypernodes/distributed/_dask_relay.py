@@ -19,7 +19,6 @@ from hypernodes.distributed._dask_tasks import run_chunk
 
 if TYPE_CHECKING:
     from distributed import Client, Future
-
     from hypernodes.executor import EventReceiver
 
 __all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks", "untyped"]

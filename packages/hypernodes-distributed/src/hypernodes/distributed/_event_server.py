@@ -47,7 +47,8 @@ class EventServer:
                 connection, _ = self._socket.accept()
             except OSError:  # closed
                 return
-            threading.Thread(target=self._serve, args=(connection,), name="hypernodes-event-reader", daemon=True).start()
+            reader = threading.Thread(target=self._serve, args=(connection,), name="hypernodes-events", daemon=True)
+            reader.start()
 
     def _serve(self, connection: socket.socket) -> None:
         with connection, connection.makefile("rb") as stream:

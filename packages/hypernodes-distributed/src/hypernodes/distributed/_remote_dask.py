@@ -14,7 +14,6 @@ from hypernodes.distributed._dask_relay import run_payload_tasks, untyped
 
 if TYPE_CHECKING:
     from distributed import Client
-
     from hypernodes.distributed.remote import RemoteSettings
     from hypernodes.executor import EventReceiver
 

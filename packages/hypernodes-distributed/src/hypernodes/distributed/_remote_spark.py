@@ -109,7 +109,8 @@ class SparkTarget:
 
         run = udf(lambda position, chunk: task((position, chunk)), BinaryType())
         frame = self._session.createDataFrame(list(enumerate(chunks)), "position int, chunk binary")
-        frame = frame.repartition(len(chunks)).select(col("position"), run(col("position"), col("chunk")).alias("answer"))
+        answer = run(col("position"), col("chunk")).alias("answer")
+        frame = frame.repartition(len(chunks)).select(col("position"), answer)
         rows = sorted(frame.collect(), key=lambda row: row["position"])
         return [bytes(row["answer"]) for row in rows]
 

@@ -18,11 +18,11 @@ from hypernodes.distributed._dask_graph import StepGraph, is_task_step
 from hypernodes.distributed._dask_relay import run_payload_tasks, untyped
 from hypernodes.distributed._dask_tasks import take_step_call
 from hypernodes.distributed._engines import require
+from hypernodes.distributed._shipping import ship_user_modules
 from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_order, run_item
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster, Security
-
     from hypernodes._types import Outputs
     from hypernodes.executor import MapRequest, RunRequest
 
@@ -59,7 +59,7 @@ class DaskExecutor(Executor):
       event of its tasks has arrived.
     * **Errors** come back as the node's own exception, with the usual notes.
     * **Resources.** `resources` (e.g. ``{"GPU": 1}``) are asked of the worker by every task;
-      give one node a share of them with ``node.with_config(executor=dask.with_resources(GPU=1))``.
+      give one node a share of them with ``node.with_config(RuntimeConfig(executor=dask.with_resources(GPU=1)))``.
       When no worker of the cluster offers them (after waiting `resource_timeout` seconds
       for one to join), the run fails with an ``InvalidArgumentError``, instead of a task
       pending forever.
@@ -147,7 +147,7 @@ class DaskExecutor(Executor):
         if self.address is not None:
             connected: Client = untyped(Client)(self.address, security=self.security, set_as_default=False)
             return connected
-        options: dict[str, Any] = {"dashboard_address": None, **self.cluster_options}
+        options: dict[str, Any] = {"dashboard_address": ":0", **self.cluster_options}  # a free port: never 8787
         cluster = untyped(LocalCluster)(
             n_workers=self.n_workers, threads_per_worker=self.threads_per_worker, processes=self.processes, **options
         )
@@ -158,7 +158,7 @@ class DaskExecutor(Executor):
     def with_resources(self, **resources: float) -> DaskExecutor:
         """Return an executor on this executor's cluster whose tasks ask for `resources`.
 
-        Give it to the nodes that need them: ``embed.with_config(executor=dask.with_resources(GPU=1))``.
+        Give it to the nodes that need them: ``embed.with_config(RuntimeConfig(executor=dask.with_resources(GPU=1)))``.
         It shares this executor's cluster (closing it closes nothing).
         """
         child = DaskExecutor(
@@ -217,8 +217,9 @@ class DaskExecutor(Executor):
         client = self.client
         self._check_plan(client, request)
         plan, ctx = request.plan, request.ctx
-        whole = all(is_task_step(step, ctx) for step in plan.steps) and (plan.is_chain or ctx.config.executor is not self)
-        if whole:  # nothing to overlap (or the steps could not find their way back to us): one task
+        whole = plan.is_chain or ctx.config.executor is not self
+        # Nothing to overlap, or the steps could not find their way back to this executor: one task.
+        if whole and all(is_task_step(step, ctx) for step in plan.steps):
             return self._submit(client, RunPayload.of_run(request), request, [None])[0]
         return StepGraph(client, self._key, request, self.resources).run()
 
@@ -250,12 +251,15 @@ class DaskExecutor(Executor):
         chunks: list[tuple[int, int]] | list[None],
         topic: str | None = None,
     ) -> list[Outputs]:
+        ship_user_modules(request.pipeline)
         receiver = EventReceiver(request.ctx)
         shared = payload.encode(receiver)
         blobs = [payload.encode_items(*chunk) if chunk is not None else None for chunk in chunks]
         starts = [0 if chunk is None else chunk[0] for chunk in chunks]
         results: list[Any] = [None] * (len(payload.items) if payload.items is not None else 1)
-        answers: Generator[tuple[int, bytes], None, None] = run_payload_tasks(client, shared, blobs, receiver, resources=self.resources, topic=topic)
+        answers: Generator[tuple[int, bytes], None, None] = run_payload_tasks(
+            client, shared, blobs, receiver, resources=self.resources, topic=topic
+        )
         with closing(answers):  # on an error: cancel the rest, wait for the events of what ran
             for position, answer in answers:
                 outputs = payload.decode(answer, starts[position])

@@ -38,6 +38,7 @@ from typing_extensions import override
 
 from hypernodes import Backend, InvalidArgumentError, LocalBackend
 from hypernodes.distributed import _scope
+from hypernodes.distributed._shipping import ship_user_modules
 from hypernodes.executor import EventReceiver, MapRequest, RunPayload, RunRequest
 
 if TYPE_CHECKING:
@@ -151,6 +152,7 @@ class RemoteBackend(Backend):
         request = RunRequest.of(pipeline, inputs, ctx, output_name)
         if _scope.current_task() is not None:  # already on the cluster (a nested level): run here
             return ctx.config.executor.run_pipeline(request)
+        ship_user_modules(pipeline)
         payload = RunPayload.of_run(request, config=ctx.config.replace(backend=LocalBackend()))
         receiver = EventReceiver(ctx)
         shared = payload.encode(receiver)
@@ -175,6 +177,7 @@ class RemoteBackend(Backend):
         target = self._connected()
         size = self.chunksize or max(1, math.ceil(count / (_CHUNKS_PER_SLOT * max(1, target.parallelism()))))
         starts = range(0, count, size)
+        ship_user_modules(pipeline)
         payload = RunPayload.of_map(request, config=ctx.config.replace(backend=LocalBackend()))
         receiver = EventReceiver(ctx)
         shared = payload.encode(receiver)
