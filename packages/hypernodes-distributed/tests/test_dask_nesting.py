@@ -49,7 +49,8 @@ def test_a_nested_map_inside_map_items_runs_in_their_task(single: DaskExecutor) 
 def test_three_levels_of_nesting(single: DaskExecutor) -> None:
     middle = _per_item().as_node(map_over="x", name="per_group")
     top = Pipeline(nodes=[middle], name="top")
-    out = finishes(lambda: top.map(inputs={"x": [[[1, 2]], [[3]]]}, map_over="x", config=RuntimeConfig(executor=single)))
+    config = RuntimeConfig(executor=single)
+    out = finishes(lambda: top.map(inputs={"x": [[[1, 2]], [[3]]]}, map_over="x", config=config))
     assert out == {"doubled": [[[2, 4]], [[6]]], "total": [[6], [6]]}
 
 
