@@ -114,7 +114,8 @@ def distributed_dask(session: nox.Session) -> None:
 
 
 @nox.session
-def distributed_spark(session: nox.Session) -> None:
-    """RemoteBackend("spark") on a classic local[2] Spark and on a local Spark Connect server (needs Java 17)."""
+@nox.parametrize("spark", ["classic", "connect"])
+def distributed_spark(session: nox.Session, spark: str) -> None:
+    """RemoteBackend("spark") on a classic local[2] Spark, or on a local Spark Connect server (needs Java 17)."""
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
-    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs)
+    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})

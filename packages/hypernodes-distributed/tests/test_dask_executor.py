@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from hypernodes import InvalidArgumentError, Pipeline, PipelineCallback, RuntimeConfig, node
+from hypernodes import CacheSpec, InvalidArgumentError, Pipeline, PipelineCallback, RuntimeConfig, node
 from hypernodes.distributed import DaskExecutor
 from hypernodes.testing.recording import RecordingCallback
 
@@ -189,3 +189,19 @@ def test_without_address_it_starts_owns_and_closes_a_local_cluster() -> None:
         executor.close()
     assert client.status == "closed" and cluster.status.name == "closed"
     executor.close()  # a second close is a no-op
+
+
+def test_entries_written_by_a_local_run_are_hit_by_the_cluster_run(dask: DaskExecutor, tmp_path: Path) -> None:
+    """Signatures chain from task to task as they do in one process (nodes of an installed module)."""
+    from hypernodes.testing.nodes import add
+    from hypernodes.testing.nodes import double as double_node
+    from hypernodes.testing.nodes import square as square_node
+
+    p = Pipeline(nodes=[double_node, square_node, add], name="diamond")
+    cache = CacheSpec(kind="disk", path=tmp_path / "cache")
+    local = p.run(inputs={"x": 4}, config=RuntimeConfig(cache=cache))
+    recorder = RecordingCallback()
+    remote = p.run(inputs={"x": 4}, config=RuntimeConfig(executor=dask, cache=cache, callbacks=[recorder]))
+    assert remote == local == {"doubled": 8, "squared": 16, "sum": 24}
+    assert sorted(e.subject for e in recorder.hooks("on_node_cached")) == ["add", "double", "square"]
+    assert recorder.hooks("on_node_start") == []

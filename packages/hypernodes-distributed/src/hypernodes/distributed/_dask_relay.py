@@ -99,9 +99,9 @@ def run_payload_tasks(
                 pure=False, resources=dict(resources) if resources else None,
             )  # fmt: skip
             futures[future] = position
-        for future in untyped(as_completed)(futures, loop=client.loop):
-            answer: bytes = future.result()  # run_chunk never raises; a lost worker does (KilledWorker)
-            position = futures[future]
+        # with_results: each answer comes with its completion, no round trip per task
+        for future, answer in untyped(as_completed)(futures, loop=client.loop, with_results=True):
+            position = futures[future]  # run_chunk never raises; a lost worker does (KilledWorker)
             finished.append(f"{prefix}-{position}")
             yield position, answer
     finally:
