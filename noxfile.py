@@ -105,12 +105,14 @@ DISTRIBUTED_TESTS = "packages/hypernodes-distributed/tests"
 def distributed_dask(session: nox.Session) -> None:
     """hypernodes-distributed with the [dask] extra: DaskExecutor and RemoteBackend("dask") on real clusters.
 
-    Also checks the packaging: which engines each extra pulls, and that importing the package loads none.
+    Also checks the packaging (which engines each extra pulls; importing the package loads none), mypy --strict
+    over the package, and smoke-runs benchmarks/bench_distributed.py.
     """
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[dask]")
     session.install("mypy>=1.13", "uv")
     session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "not spark", *session.posargs)
     session.run("mypy", "--strict", "packages/hypernodes-distributed/src/hypernodes/distributed")
+    session.run("python", "benchmarks/bench_distributed.py", "--quick")  # the benchmarks session has no Dask
 
 
 @nox.session
