@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 import timeit
 import types
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "measure",
     "per_unit_us",
     "time_scenario",
+    "timed",
     "timing_description",
     "version_of",
 ]
@@ -136,6 +138,16 @@ def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[T
 def timing_description(repeat: int, min_time: float) -> str:
     """Say how :func:`measure` timed, for the printed header and the report."""
     return f"median and best of {repeat} interleaved repeats of about {min_time:g} s each, after a warm-up call"
+
+
+def timed(function: Callable[[], Any], repeat: int = 1) -> float:
+    """Return the best wall time of `repeat` calls (the least disturbed by other processes)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def per_unit_us(seconds: float, scenario: Scenario) -> float:

@@ -25,7 +25,6 @@ import importlib.util
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import _harness
 
@@ -48,16 +47,6 @@ def cpu_bound(x: int) -> int:
     for i in range(400_000):
         total += (i * x) % 7
     return total
-
-
-def timed(function: Callable[[], Any], repeat: int) -> float:
-    """Return the best wall time of `repeat` calls."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
 
 
 def _map(function: Callable[[int], int], config: RuntimeConfig, xs: list[int]) -> list[int]:
@@ -90,8 +79,8 @@ def bench_dask(quick: bool) -> tuple[list[tuple[str, str]], list[_harness.Target
 
         xs = list(range(40 if quick else 200))
         assert raw(sleepy, xs) == _map(sleepy, config, xs) == xs
-        raw_io = timed(lambda: raw(sleepy, xs), repeat)
-        ours_io = timed(lambda: _map(sleepy, config, xs), repeat)
+        raw_io = _harness.timed(lambda: raw(sleepy, xs), repeat)
+        ours_io = _harness.timed(lambda: _map(sleepy, config, xs), repeat)
         ideal = len(xs) * IO_SECONDS / 2
         rows += [
             (f"DaskExecutor map, {len(xs)} x 10 ms node, 2 workers", f"{ours_io:.3f} s = {ours_io / raw_io:.2f}x raw"),
@@ -104,9 +93,9 @@ def bench_dask(quick: bool) -> tuple[list[tuple[str, str]], list[_harness.Target
         xs = list(range(500 if quick else 5000))
         expected = [x + 1 for x in xs]
         assert raw(trivial, xs) == _map(trivial, config, xs) == expected
-        plain = timed(lambda: [trivial(x) for x in xs], repeat)
-        raw_trivial = timed(lambda: raw(trivial, xs), repeat)
-        ours_trivial = timed(lambda: _map(trivial, config, xs), repeat)
+        plain = _harness.timed(lambda: [trivial(x) for x in xs], repeat)
+        raw_trivial = _harness.timed(lambda: raw(trivial, xs), repeat)
+        ours_trivial = _harness.timed(lambda: _map(trivial, config, xs), repeat)
         per = 1e6 / len(xs)
         rows += [
             (f"DaskExecutor map, {len(xs)} trivial items", f"{ours_trivial * per:.1f} µs/item"),
@@ -116,9 +105,9 @@ def bench_dask(quick: bool) -> tuple[list[tuple[str, str]], list[_harness.Target
 
         xs = list(range(8 if quick else 40))
         assert raw(cpu_bound, xs) == _map(cpu_bound, config, xs)
-        sequential = timed(lambda: [cpu_bound(x) for x in xs], 1 if quick else 2)
-        raw_cpu = timed(lambda: raw(cpu_bound, xs), repeat)
-        ours_cpu = timed(lambda: _map(cpu_bound, config, xs), repeat)
+        sequential = _harness.timed(lambda: [cpu_bound(x) for x in xs], 1 if quick else 2)
+        raw_cpu = _harness.timed(lambda: raw(cpu_bound, xs), repeat)
+        ours_cpu = _harness.timed(lambda: _map(cpu_bound, config, xs), repeat)
         rows += [
             (f"DaskExecutor map, {len(xs)} CPU-bound items, 2 workers",
              f"{ours_cpu:.3f} s = {sequential / ours_cpu:.2f}x plain"),
