@@ -116,8 +116,11 @@ def distributed_dask(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("spark", ["classic", "connect"])
-def distributed_spark(session: nox.Session, spark: str) -> None:
-    """RemoteBackend("spark") on a classic local[2] Spark, or on a local Spark Connect server (needs Java 17)."""
+def distributed_spark(session: nox.Session) -> None:
+    """RemoteBackend("spark") on a classic local[2] Spark, then on a local Spark Connect server (needs Java 17).
+
+    One environment, one Spark per pytest run (a process holds one kind of Spark session).
+    """
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
-    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})
+    for spark in ("classic", "connect"):
+        session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})

@@ -29,15 +29,16 @@ class ObservabilityBehaviour(SuiteBase):
         p = Pipeline(nodes=[double, square], name="squares")
         cache = CacheSpec(kind="disk", path=tmp_path / "cache")
         cold, warm = io.StringIO(), io.StringIO()
+        slow = 3600.0  # seconds between two lines of a bar: a slow cluster still writes only its final line
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=cold)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=cold, interval=slow)]),
         )
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=warm)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=warm, interval=slow)]),
         )
         (cold_line,) = cold.getvalue().splitlines()
         (warm_line,) = warm.getvalue().splitlines()
