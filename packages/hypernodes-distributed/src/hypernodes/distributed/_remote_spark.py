@@ -55,12 +55,18 @@ def connect(settings: RemoteSettings) -> SparkTarget:
     from pyspark.sql import SparkSession
 
     builder: Any = SparkSession.builder.appName("hypernodes")
-    if settings.address.startswith("sc://"):
-        builder = builder.remote(settings.address)
+    address = settings.address
+    if address.startswith("sc://"):
+        if settings.security is not None:  # a Spark Connect token, as a parameter of the URL
+            address += (";" if "/;" in address else "/;") + f"token={settings.security}"
+        builder = builder.remote(address)
+    elif settings.security is not None:
+        raise InvalidArgumentError(
+            "RemoteBackend('spark', security=...) is a Spark Connect token, for an sc:// address; configure "
+            "classic Spark's security with options={'spark.authenticate': 'true', ...} instead"
+        )
     else:
-        builder = builder.master(settings.address).config("spark.ui.enabled", "false")
-    if settings.security is not None:  # a Spark Connect token
-        builder = builder.config("spark.connect.authenticate.token", str(settings.security))
+        builder = builder.master(address).config("spark.ui.enabled", "false")
     for key, value in options.items():
         builder = builder.config(key, value)
     return SparkTarget(builder.getOrCreate(), owned=True, event_host=event_host)
