@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -128,6 +129,7 @@ COMMAND = 'uv run --with "dask[distributed]" python benchmarks/bench_distributed
 
 def write_report(rows: list[tuple[str, str]], targets: list[_harness.Target], path: Path) -> None:
     facts = _harness.machine(["hypernodes-core", "hypernodes-distributed", "dask", "distributed", "ray"])
+    facts.append(("load average (1, 5, 15 min) at the end", ", ".join(f"{load:.1f}" for load in os.getloadavg())))
     machine = _harness.as_markdown([("fact", "value"), *facts])
     figures = _harness.as_markdown([("workload", "figure (same run)"), *rows])
     goals = _harness.as_markdown(

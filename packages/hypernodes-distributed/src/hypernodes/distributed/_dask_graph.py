@@ -73,7 +73,7 @@ class StepGraph:
         shared = self._payload.encode(self._receiver)
         relay = TopicRelay(self._client, self._receiver) if self._receiver.wants_events else None
         self._topic = None if relay is None else relay.topic
-        self._shared: Any = untyped(self._client).scatter(shared, hash=False)
+        self._shared: Any = untyped(self._client).scatter(shared, hash=False, broadcast=True)
         ready = ReadySet(request)
         wanted = set(request.plan.outputs)
         try:

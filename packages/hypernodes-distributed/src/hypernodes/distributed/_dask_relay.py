@@ -92,7 +92,7 @@ def run_payload_tasks(
     futures: dict[Future[bytes], int] = {}
     finished: list[str] = []
     try:
-        shared_arg: Any = untyped(client).scatter(shared, hash=False) if len(chunks) > 1 else shared
+        shared_arg: Any = untyped(client).scatter(shared, hash=False, broadcast=True) if len(chunks) > 1 else shared
         for position, chunk in enumerate(chunks):
             future = client.submit(
                 run_chunk, topic, f"{prefix}-{position}", shared_arg, chunk,
