@@ -205,3 +205,17 @@ def test_entries_written_by_a_local_run_are_hit_by_the_cluster_run(dask: DaskExe
     assert remote == local == {"doubled": 8, "squared": 16, "sum": 24}
     assert sorted(e.subject for e in recorder.hooks("on_node_cached")) == ["add", "double", "square"]
     assert recorder.hooks("on_node_start") == []
+
+
+@node(output_name="size")
+def measure(x: int, blob: str) -> int:
+    return len(blob) + x
+
+
+def test_a_large_shared_payload_is_scattered_once_and_still_reaches_every_task(dask: DaskExecutor) -> None:
+    blob = "x" * 200_000  # past the size that travels inside each task
+    p = Pipeline(nodes=[measure, task_a, task_b, join])
+    out = p.map(inputs={"x": [1, 2, 3], "blob": blob}, map_over="x", config=RuntimeConfig(executor=dask))
+    assert out["size"] == [200_001, 200_002, 200_003]
+    run = p.run(inputs={"x": 1, "blob": blob}, config=RuntimeConfig(executor=dask))
+    assert (run["size"], run["joined"][0]) == (200_001, 12)

@@ -18,7 +18,7 @@ import uuid
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
-from hypernodes.distributed._dask_relay import EVENT_GRACE, TopicRelay, cancel, untyped
+from hypernodes.distributed._dask_relay import EVENT_GRACE, TopicRelay, cancel, share, untyped
 from hypernodes.distributed._dask_tasks import StepFailed, run_one_step
 from hypernodes.distributed._shipping import ship_user_modules
 from hypernodes.executor import ConfiguredStep, EventReceiver, FunctionStep, ReadySet, RunPayload, Values, dumps, loads
@@ -73,7 +73,7 @@ class StepGraph:
         shared = self._payload.encode(self._receiver)
         relay = TopicRelay(self._client, self._receiver) if self._receiver.wants_events else None
         self._topic = None if relay is None else relay.topic
-        self._shared: Any = untyped(self._client).scatter(shared, hash=False, broadcast=True)
+        self._shared = share(self._client, shared, len(request.plan.steps))
         ready = ReadySet(request)
         wanted = set(request.plan.outputs)
         try:

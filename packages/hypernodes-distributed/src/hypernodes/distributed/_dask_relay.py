@@ -21,11 +21,12 @@ if TYPE_CHECKING:
     from distributed import Client, Future
     from hypernodes.executor import EventReceiver
 
-__all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks", "untyped"]
+__all__ = ["EVENT_GRACE", "TopicRelay", "cancel", "run_payload_tasks", "share", "untyped"]
 
 logger = logging.getLogger(__name__)
 
 EVENT_GRACE = 30.0  # seconds to wait for the last events of finished tasks before giving up on them
+_EMBED_LIMIT = 64 * 1024  # bytes of shared payload sent inside each task rather than scattered once
 
 
 class TopicRelay:
@@ -78,7 +79,7 @@ def run_payload_tasks(
 ) -> Generator[tuple[int, bytes], None, None]:
     """Run core's payload once per chunk as Dask tasks; yield ``(position, answer)`` as they complete.
 
-    `shared` is scattered once when there are several chunks. When the generator is closed
+    `shared` is sent as :func:`share` says. When the generator is closed
     (also early, on an error or Ctrl-C) the tasks not finished are cancelled, and it waits
     for the events of those that finished. A `topic` given (work sent on from inside a task)
     makes the tasks log their events there, for the caller that listens to it.
@@ -92,7 +93,7 @@ def run_payload_tasks(
     futures: dict[Future[bytes], int] = {}
     finished: list[str] = []
     try:
-        shared_arg: Any = untyped(client).scatter(shared, hash=False, broadcast=True) if len(chunks) > 1 else shared
+        shared_arg = share(client, shared, len(chunks))
         for position, chunk in enumerate(chunks):
             future = client.submit(
                 run_chunk, topic, f"{prefix}-{position}", shared_arg, chunk,
@@ -110,6 +111,17 @@ def run_payload_tasks(
             if not relay.wait_for(finished):
                 logger.warning("some callback events did not arrive from the Dask workers within %ss", EVENT_GRACE)
             relay.close()
+
+
+def share(client: Client, shared: bytes, tasks: int) -> Any:
+    """Return what to pass as `shared` to `tasks` tasks: the bytes themselves, or a future of them.
+
+    A small payload travels inside each task (no round trip). A large one is scattered once
+    to every worker: scattered to one worker only, it would draw every task to that worker.
+    """
+    if tasks <= 1 or len(shared) <= _EMBED_LIMIT:
+        return shared
+    return untyped(client).scatter(shared, hash=False, broadcast=True)
 
 
 def untyped(value: Any) -> Any:
