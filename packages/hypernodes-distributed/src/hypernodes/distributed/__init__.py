@@ -25,7 +25,7 @@ __all__ = ["DaskExecutor", "RayExecutor", "RemoteBackend"]
 _LAZY: dict[str, tuple[str, str]] = {
     "DaskExecutor": ("hypernodes.distributed.dask_executor", "dask"),
     "RayExecutor": ("hypernodes.distributed.ray_executor", "ray"),
-    "RemoteBackend": ("hypernodes.distributed.remote", ""),
+    "RemoteBackend": ("hypernodes.distributed.remote", "dask,spark"),
 }
 
 
