@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
-    "daft", "daft_process", "daft_ray", "modal",
+    "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_spark",
     "benchmarks",
 ]  # fmt: skip
 
@@ -167,3 +167,31 @@ def modal(session: nox.Session) -> None:
         env={"MYPYPATH": "packages/hypernodes-modal/src"},
     )  # fmt: skip
     session.run("python", "benchmarks/bench_modal.py", "--quick")
+
+
+DISTRIBUTED_TESTS = "packages/hypernodes-distributed/tests"
+
+
+@nox.session
+def distributed_dask(session: nox.Session) -> None:
+    """hypernodes-distributed with the [dask] extra: DaskExecutor and RemoteBackend("dask") on real clusters.
+
+    Also checks the packaging (which engines each extra pulls; importing the package loads none), mypy --strict
+    over the package, and smoke-runs benchmarks/bench_distributed.py.
+    """
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[dask]")
+    session.install("mypy>=1.13", "uv")
+    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "not spark", *session.posargs)
+    session.run("mypy", "--strict", "packages/hypernodes-distributed/src/hypernodes/distributed")
+    session.run("python", "benchmarks/bench_distributed.py", "--quick")  # the benchmarks session has no Dask
+
+
+@nox.session
+def distributed_spark(session: nox.Session) -> None:
+    """RemoteBackend("spark") on a classic local[2] Spark, then on a local Spark Connect server (needs Java 17).
+
+    One environment, one Spark per pytest run (a process holds one kind of Spark session).
+    """
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
+    for spark in ("classic", "connect"):
+        session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})

@@ -54,20 +54,17 @@ def cpu_bound(x: int) -> int:
     return total
 
 
-timed = _harness.timed
-
-
 def bench_thread_map(items: int, workers: int) -> list[tuple[str, str]]:
     xs = list(range(items))
     p = Pipeline(nodes=[node(io_bound, output_name="y")])
     sequential = items * IO_SECONDS  # the sleeps alone; measuring it would add nothing but time
     ideal = sequential / workers
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        raw = timed(lambda: list(pool.map(io_bound, xs)), 3)
+        raw = _harness.timed(lambda: list(pool.map(io_bound, xs)), 3)
     with ThreadPoolExecutor(max_workers=workers) as executor:
         config = RuntimeConfig(executor=executor)
         p.map(inputs={"x": xs[:workers]}, map_over="x", config=config)  # start the pool
-        ours = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
+        ours = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
     return [
         (f"thread map {items} x 10 ms, {workers} workers", f"{ours:.3f} s = {ideal / ours:.0%} of ideal {ideal:.3f} s"),
         ("  raw concurrent.futures", f"{raw:.3f} s = {ideal / raw:.0%} of ideal"),
@@ -88,11 +85,11 @@ def bench_async_map(items: int, concurrency: int) -> list[tuple[str, str]]:
 
         return await asyncio.gather(*(one(x) for x in xs))
 
-    raw = timed(lambda: asyncio.run(raw_gather()), 3)
+    raw = _harness.timed(lambda: asyncio.run(raw_gather()), 3)
     with AsyncExecutor(max_concurrency=concurrency) as executor:
         config = RuntimeConfig(executor=executor)
         p.map(inputs={"x": xs[:10]}, map_over="x", config=config)
-        ours = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
+        ours = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
     return [
         (f"async map {items} x 10 ms, {concurrency} at once", f"{ours:.3f} s = {ideal / ours:.0%} of {ideal:.3f} s"),
         ("  raw asyncio + semaphore", f"{raw:.3f} s = {ideal / raw:.0%} of ideal"),
@@ -102,14 +99,14 @@ def bench_async_map(items: int, concurrency: int) -> list[tuple[str, str]]:
 def bench_process_map(items: int, workers: int) -> list[tuple[str, str]]:
     xs = list(range(items))
     p = Pipeline(nodes=[node(cpu_bound, output_name="y")])
-    sequential = timed(lambda: [cpu_bound(x) for x in xs])
+    sequential = _harness.timed(lambda: [cpu_bound(x) for x in xs])
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         list(pool.map(cpu_bound, range(workers)))  # start the workers
-        raw = timed(lambda: list(pool.map(cpu_bound, xs)), 2)
+        raw = _harness.timed(lambda: list(pool.map(cpu_bound, xs)), 2)
     executor = ProcessPoolExecutor(max_workers=workers)
     config = RuntimeConfig(executor=executor)
-    cold = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config))
-    warm = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 2)
+    cold = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config))
+    warm = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 2)
     executor.close()
     return [
         (f"process map {items} CPU-bound items, {workers} workers", f"{warm:.3f} s = {sequential / warm:.2f}x plain"),
@@ -133,9 +130,9 @@ def bench_small_chunks(sizes: list[int], workers: int) -> list[tuple[str, str]]:
             list(pool.map(increment, range(workers)))
             for size in sizes:
                 xs = list(range(size))
-                ours = timed(lambda xs=xs: p.map(inputs={"x": xs}, map_over="x", config=config))
-                raw = timed(lambda xs=xs: list(pool.map(increment, xs, chunksize=1)))
-                plain = timed(lambda xs=xs: [increment(x) for x in xs])
+                ours = _harness.timed(lambda xs=xs: p.map(inputs={"x": xs}, map_over="x", config=config))
+                raw = _harness.timed(lambda xs=xs: list(pool.map(increment, xs, chunksize=1)))
+                plain = _harness.timed(lambda xs=xs: [increment(x) for x in xs])
                 rows += [
                     (
                         f"process map {size} items, chunksize=1, {workers} workers",
@@ -177,7 +174,7 @@ def bench_linear_chain(runs: int) -> list[tuple[str, str]]:
         samples["default"].append(batch(default_config))
     sequential = statistics.median(samples["sequential"])
     default = statistics.median(samples["default"])
-    plain_time = timed(lambda: [plain() for _ in range(runs)], 5) / runs
+    plain_time = _harness.timed(lambda: [plain() for _ in range(runs)], 5) / runs
     return [
         ("default config, 10-node chain", f"{default * 1e6:.1f} us/run = {default / sequential:.2f}x sequential"),
         ("  SequentialExecutor", f"{sequential * 1e6:.1f} us/run"),
