@@ -19,6 +19,7 @@ from hypernodes.cache._hashing import UnhashableValueError, hash_value
 from hypernodes.cache.base import MISSING
 from hypernodes.cache.signature import node_signature
 from hypernodes.errors import InvalidArgumentError
+from hypernodes.resources.pool import fill_resources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,6 +39,8 @@ def prepare(
 ) -> tuple[dict[str, Any], str | None, float] | None:
     """Resolve inputs and try the cache; return (kwargs, signature, start time), or None on a hit.
 
+    On a miss, the step's resource parameters are filled from the executor's resource pool.
+
     `known` holds the signatures of `source`'s values known so far; hashed inputs are added.
     """
     if step.has_optional:
@@ -56,6 +59,8 @@ def prepare(
                 if ctx.dispatcher is not None:
                     ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
                 return None
+    if step.resources:  # after the cache lookup: a call served from the cache builds nothing
+        fill_resources(step, kwargs, ctx)
     started = 0.0
     if ctx.dispatcher is not None:
         ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)
