@@ -153,13 +153,17 @@ def _call_batch(step: FunctionStep, calls: list[dict[str, Any]], ctx: RunContext
     except TypeError:
         results = None
     if results is None or len(results) != len(calls):
-        got = f"{len(results)} results" if results is not None else f"{type(result).__name__}, not a sequence"
+        got = _count(len(results), "result") if results is not None else f"{type(result).__name__}, not a sequence"
         raise InvalidArgumentError(
-            f"the batch form of node {step.name!r} returned {got} for a batch of {len(calls)} items; "
+            f"the batch form of node {step.name!r} returned {got} for a batch of {_count(len(calls), 'item')}; "
             "it must return one result per item, in item order (a list, or any sequence of that length)",
             node_name=step.name,
         )
     return results
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _note_batch(exc: BaseException, step: FunctionStep, contexts: list[RunContext]) -> None:

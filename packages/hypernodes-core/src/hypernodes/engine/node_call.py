@@ -143,6 +143,8 @@ def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, k
             if present:
                 known[name] = signature
         parts.append((name, signature))
+    for name, resource in step.resources:  # by name and version, never by value
+        parts.append((name, resource.signature))
     try:
         code_hash = step.node.code_hash
     except Exception as exc:  # a fingerprinting failure must not fail the run

@@ -36,15 +36,17 @@ class Resource(Generic[T]):
             in a way that should invalidate cached results (new weights, a new model).
         thread_safe: False builds one value per thread that uses it.
         key: Identifies this declaration in every process (made once, when declared).
+        signature: What stands for the resource in cache signatures: its name and version.
     """
 
-    __slots__ = ("factory", "key", "name", "thread_safe", "version")
+    __slots__ = ("factory", "key", "name", "signature", "thread_safe", "version")
 
     factory: Callable[[], T]
     name: str
     version: str | None
     thread_safe: bool
     key: str
+    signature: str
 
     def __init__(
         self,
@@ -63,6 +65,7 @@ class Resource(Generic[T]):
         set_(self, "version", version)
         set_(self, "thread_safe", bool(thread_safe))
         set_(self, "key", key or uuid.uuid4().hex)
+        set_(self, "signature", f"resource:{len(resource_name)}:{resource_name}:{version!r}")
 
     def build(self) -> T:
         """Call the factory and return a new value (pools call this; nodes never need to)."""
