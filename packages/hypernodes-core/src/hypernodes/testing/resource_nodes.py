@@ -107,6 +107,7 @@ def scaling_node(model: Resource[CountingModel], *, batch: bool = False) -> Node
 
 
 def _triple_batch(x: list[int], log: list[str]) -> list[int]:
+    record_call(log[0], f"batch-call {len(x)}")
     for value in x:
         record_call(log[0], f"batch {value}")
     return [3 * value for value in x]
