@@ -69,6 +69,7 @@ def example_executor(session: nox.Session) -> None:
 def executors(session: nox.Session) -> None:
     """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
     _install(session, *MEMBERS)
+    session.install("numpy")  # examples/resources_example.py
     session.run(
         *PYTEST, "packages/hypernodes-executors/tests",
         "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",
