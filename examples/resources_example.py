@@ -85,7 +85,8 @@ def main() -> None:
     with ThreadPoolExecutor(max_workers=1) as executor:
         config = RuntimeConfig(executor=executor)
         seconds, slow = timed(lambda: rebuilding.map(inputs={"text": sample}, map_over="text", config=config))
-        print(f"built per call:  {len(sample)} items in {seconds:.2f} s ({seconds / len(sample) * 1e3:.1f} ms per item)")
+        per_item_ms = seconds / len(sample) * 1e3
+        print(f"built per call:  {len(sample)} items in {seconds:.2f} s ({per_item_ms:.1f} ms per item)")
         seconds, fast = timed(lambda: pipeline.map(inputs={"text": sample}, map_over="text", config=config))
         print(f"as a resource:   {len(sample)} items in {seconds:.3f} s (the model is built once, on first use)")
         many = texts(2_000)
