@@ -11,15 +11,16 @@ per item, and the map item hooks fire once per item.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from hypernodes.engine.node_call import fail, prepare, store
+from hypernodes.engine.node_call import fail, prepare, store, unpack
 from hypernodes.engine.plan import FunctionStep
 from hypernodes.engine.retry import call_node
 from hypernodes.engine.values import Values
 from hypernodes.errors import InvalidArgumentError
+from hypernodes.resources.pool import fill_resources
 
 if TYPE_CHECKING:
     from hypernodes._types import Outputs
@@ -62,27 +63,38 @@ def run_batch(request: MapRequest) -> list[Outputs] | None:
     from hypernodes.engine.engine import ENGINE  # the engine's per-step path, for steps without a batch form
 
     first = request.first_index
-    contexts = [ctx.for_item(first + position) for position in range(len(request.items))]
-    values = [Values.merge(request.inputs, item) for item in request.items]
+    made: list[RunContext | None] = [None] * len(request.items)
+
+    def context(position: int) -> RunContext:  # made when needed: a plain batch needs none
+        item_ctx = made[position]
+        if item_ctx is None:
+            item_ctx = made[position] = ctx.for_item(first + position)
+        return item_ctx
+
+    shared = request.inputs
+    known = shared.signatures if isinstance(shared, Values) else None
+    values = [Values({**shared, **item}, None if known is None else dict(known)) for item in request.items]
     dispatcher = ctx.dispatcher
     if dispatcher is not None:
-        for item_ctx, item_values in zip(contexts, values):
+        for position, item_values in enumerate(values):
+            item_ctx = context(position)
             dispatcher.emit("on_map_item_start", item_ctx.callback_context, item_ctx.item_index)
             dispatcher.emit("on_pipeline_start", item_ctx.callback_context, item_values)
     started = perf_counter()
     execute = ENGINE.execute
     for step in plan.steps:
         if is_batched(step, ctx):
-            for item_values, step_outputs in zip(values, run_step_batch(step, values, contexts)):
-                item_values.add(step_outputs)
+            _run_step(step, values, ctx, context, values)  # each item's outputs join its values
         else:
-            for item_ctx, item_values in zip(contexts, values):
-                execute(step, item_values, item_ctx, item_values)
-    results: list[Outputs] = [{name: item_values[name] for name in plan.outputs} for item_values in values]
+            for position, item_values in enumerate(values):
+                execute(step, item_values, context(position), item_values)
+    outputs = plan.outputs
+    results: list[Outputs] = [{name: item_values[name] for name in outputs} for item_values in values]
     if dispatcher is not None:
         duration = perf_counter() - started  # the items ran together: each took the whole time
-        for item_ctx, outputs in zip(contexts, results):
-            dispatcher.emit("on_pipeline_end", item_ctx.callback_context, outputs, duration)
+        for position, item_outputs in enumerate(results):
+            item_ctx = context(position)
+            dispatcher.emit("on_pipeline_end", item_ctx.callback_context, item_outputs, duration)
             dispatcher.emit("on_map_item_end", item_ctx.callback_context, item_ctx.item_index, duration)
     return results
 
@@ -102,45 +114,75 @@ def run_step_batch(step: Step, sources: Sequence[Mapping[str, Any]], contexts: S
         InvalidArgumentError: The batch form returned a wrong number of results.
     """
     targets = [Values() for _ in sources]
-    if not sources:
-        return targets
-    if not is_batched(step, contexts[0]):
-        from hypernodes.engine.engine import ENGINE  # the engine imports this module's users
-
-        for source, item_ctx, target in zip(sources, contexts, targets):
-            ENGINE.execute(step, source, item_ctx, target)
-        return targets
-    assert isinstance(step, FunctionStep) and step.batch is not None
-    misses: list[tuple[int, dict[str, Any], str | None, float]] = []
-    for position, (source, item_ctx) in enumerate(zip(sources, contexts)):
-        known = source.signatures if isinstance(source, Values) else {}
-        prepared = prepare(step, source, known, item_ctx, targets[position])
-        if prepared is not None:  # None: served from the cache
-            misses.append((position, *prepared))
-    if not misses:
-        return targets
-    try:
-        results = _call_batch(step, [kwargs for _, kwargs, _, _ in misses], contexts[misses[0][0]])
-        for (position, _, signature, started), result in zip(misses, results):
-            store(step, targets[position], result, signature, contexts[position], started)
-    except BaseException as exc:
-        _note_batch(exc, step, [contexts[position] for position, *_ in misses])
-        for position, *_ in misses:
-            fail(step, contexts[position], exc)  # on_node_error for each item of the batch
-        raise
+    if sources:
+        _run_step(step, sources, contexts[0], contexts.__getitem__, targets)
     return targets
 
 
-def _call_batch(step: FunctionStep, calls: list[dict[str, Any]], ctx: RunContext) -> list[Any]:
-    """Call the batch form with one list per parameter; check that it returned one result per call."""
-    resources = {name for name, _ in step.resources}
+def _run_step(
+    step: Step,
+    sources: Sequence[Mapping[str, Any]],
+    ctx: RunContext,
+    context: Callable[[int], RunContext],
+    targets: Sequence[Values],
+) -> None:
+    """Run `step` for every item: its outputs go to ``targets[i]`` (which may be ``sources[i]``).
+
+    `ctx` is any item's context (the items of one map share config, cache and callbacks);
+    ``context(i)`` returns item i's.
+    """
+    if not is_batched(step, ctx):
+        from hypernodes.engine.engine import ENGINE  # the engine imports this module's users
+
+        for position, (source, target) in enumerate(zip(sources, targets)):
+            ENGINE.execute(step, source, context(position), target)
+        return
+    assert isinstance(step, FunctionStep)
+    plain = ctx.dispatcher is None and (ctx.cache is None or not step.cacheable)
+    if plain:  # nothing to look up, store or report per item: every item goes into the batch
+        rows: Sequence[Mapping[str, Any]] = sources
+        misses: list[tuple[int, str | None, float]] = [(position, None, 0.0) for position in range(len(sources))]
+    else:
+        rows, misses = [], []
+        for position, (source, target) in enumerate(zip(sources, targets)):
+            known = source.signatures if isinstance(source, Values) else {}
+            prepared = prepare(step, source, known, context(position), target)
+            if prepared is not None:  # None: served from the cache
+                kwargs, signature, started = prepared
+                rows.append(kwargs)
+                misses.append((position, signature, started))
+        if not misses:
+            return
+    try:
+        results = _call_batch(step, rows, ctx)
+        for (position, signature, started), result in zip(misses, results):
+            if plain:
+                unpack(step, targets[position], result)
+            else:
+                store(step, targets[position], result, signature, context(position), started)
+    except BaseException as exc:
+        _note_batch(exc, step, [context(position) for position, *_ in misses])
+        for position, *_ in misses:
+            fail(step, context(position), exc)  # on_node_error for each item of the batch
+        raise
+
+
+def _call_batch(step: FunctionStep, rows: Sequence[Mapping[str, Any]], ctx: RunContext) -> list[Any]:
+    """Call the batch form with one list per parameter; check that it returned one result per row."""
     defaults = step.node.defaults
     columns: dict[str, Any] = {}
     for name in step.parameters:
-        default = defaults.get(name)
-        columns[name] = [kwargs.get(name, default) for kwargs in calls]
-    for name in resources:
-        columns[name] = calls[0][name]  # one built value, the same for every item of this worker
+        if name in defaults:
+            default = defaults[name]
+            columns[name] = [row.get(name, default) for row in rows]
+        else:
+            columns[name] = [row[name] for row in rows]
+    if step.resources:  # one built value for every item (prepare already put them in its kwargs)
+        first = rows[0]
+        if all(name in first for name, _ in step.resources):
+            columns.update({name: first[name] for name, _ in step.resources})
+        else:
+            fill_resources(step, columns, ctx)
     batch = step.batch
     assert batch is not None
     config = ctx.config
@@ -152,10 +194,10 @@ def _call_batch(step: FunctionStep, calls: list[dict[str, Any]], ctx: RunContext
         results = result if isinstance(result, list) else list(result)
     except TypeError:
         results = None
-    if results is None or len(results) != len(calls):
+    if results is None or len(results) != len(rows):
         got = _count(len(results), "result") if results is not None else f"{type(result).__name__}, not a sequence"
         raise InvalidArgumentError(
-            f"the batch form of node {step.name!r} returned {got} for a batch of {_count(len(calls), 'item')}; "
+            f"the batch form of node {step.name!r} returned {got} for a batch of {_count(len(rows), 'item')}; "
             "it must return one result per item, in item order (a list, or any sequence of that length)",
             node_name=step.name,
         )
