@@ -27,6 +27,10 @@ from typing import Any
 
 import _harness
 
+from hypernodes import InlineExecutor, Pipeline, RuntimeConfig, node, resource
+from hypernodes.executor import MapRequest, run_batch
+from hypernodes.executors import ProcessPoolExecutor, SequentialExecutor, ThreadPoolExecutor
+
 # One BLAS thread per process (worker processes inherit it): on a small machine, BLAS threads
 # of two worker processes (or of a loaded machine) oversubscribe the cores and make a matrix
 # product of a whole batch slower than a loop of small ones.
@@ -37,10 +41,6 @@ try:
     import numpy as np
 except ImportError:  # the benchmarks session may run without numpy
     np = None  # type: ignore[assignment]
-
-from hypernodes import InlineExecutor, Pipeline, RuntimeConfig, node, resource
-from hypernodes.executor import MapRequest, run_batch
-from hypernodes.executors import ProcessPoolExecutor, SequentialExecutor, ThreadPoolExecutor
 
 BUILD_SECONDS = 0.05
 DIM_IN, DIM_HIDDEN, DIM_OUT = 32, 64, 16
@@ -163,8 +163,6 @@ def bench_batch_form(items: int, repeat: int) -> list[tuple[str, str]]:
     loop, expected = timed(lambda: [project(f) for f in features], repeat)
     product, got = timed(lambda: project_batch(features), repeat)
     agree(got, expected)
-    rows: list[tuple[str, str]] = []
-
     def run(pipeline: Pipeline, config: RuntimeConfig) -> list[Any]:
         return pipeline.map(inputs=inputs, map_over="features", config=config)["p"]
 
@@ -185,8 +183,10 @@ def bench_batch_form(items: int, repeat: int) -> list[tuple[str, str]]:
             f"{pool_batch:.3f} s = {pool_items / pool_batch:.2f}x its per-item form",
         ),
         ("  per-item form, ProcessPoolExecutor(2)", f"{pool_items:.3f} s"),
-        ("  batch form, in-process executor calling run_batch", f"{inline_batch:.3f} s = "
-         f"{inline_items / inline_batch:.2f}x its per-item form"),  # fmt: skip
+        (
+            "  batch form, in-process executor calling run_batch",
+            f"{inline_batch:.3f} s = {inline_items / inline_batch:.2f}x its per-item form",
+        ),
         ("  per-item form, SequentialExecutor", f"{inline_items:.3f} s"),
         ("  plain numpy loop, one item at a time", f"{loop:.3f} s"),
         ("  plain numpy, the whole batch at once", f"{product:.3f} s"),
