@@ -112,3 +112,15 @@ def test_nodes_keep_their_resources_through_copies_and_pickling() -> None:
     for copy in (encode.with_name("e"), encode.with_config(retries=1), loads(dumps(encode))):
         assert copy.parameters == ("text",)
         assert copy.resources["vocab"] == vocabulary
+
+
+def test_calling_a_node_directly_builds_a_missing_resource_or_takes_yours() -> None:
+    vocabulary = resource(load_vocabulary)
+
+    @node(output_name="ids")
+    def encode(text: str, vocab: dict[str, int] = vocabulary) -> list[int]:
+        return [vocab[t] for t in text.split()]
+
+    assert encode("a a") == [1, 1]
+    assert encode("a", vocab={"a": 9}) == [9]
+    assert encode("a", {"a": 7}) == [7]

@@ -138,7 +138,16 @@ class Node:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the wrapped function."""
+        """Call the wrapped function.
+
+        A resource parameter left out is built for this call (``resource.build()``); pass
+        your own value (a fake model in a unit test) to skip building it.
+        """
+        if self.resources:
+            given = inspect.signature(self.func).bind_partial(*args, **kwargs).arguments
+            for name, declared in self.resources.items():
+                if name not in given:
+                    kwargs[name] = declared.build()
         return self.func(*args, **kwargs)
 
     def __repr__(self) -> str:
