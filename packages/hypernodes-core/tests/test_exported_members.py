@@ -14,7 +14,7 @@ DESIGN_NAMES = {
     "node", "Node", "Pipeline", "PipelineNode", "RuntimeConfig", "set_default_config", "get_default_config",
     "CacheSpec", "Cache", "DiskCache", "MemoryCache", "PipelineCallback", "CallbackContext", "ProgressCallback",
     "TracingCallback", "Executor", "Backend", "LocalBackend", "PipelineExecutionEngine", "HyperNodesError",
-    "CycleError", "DependencyError", "NodeTimeoutError",
+    "CycleError", "DependencyError", "NodeTimeoutError", "RetryPolicy", "ItemFailure",
 }  # fmt: skip
 
 LAZY_NAMES = {

@@ -309,27 +309,12 @@ def test_show_config_on_a_collapsed_pipeline_names_what_its_nodes_run_with(three
     assert notes == ("TaggedExecutor() on LocalBackend()",)  # not the InlineExecutor of the level around it
 
 
-class _BoundPipeline(Pipeline):
-    """A pipeline with bound inputs, as ``Pipeline.bind`` makes them."""
-
-    @property
-    def bound_inputs(self) -> dict[str, object]:
-        return {"squared": 9}
-
-
-class _NamesOnlyPipeline(Pipeline):
-    @property
-    def bound_inputs(self) -> tuple[str, ...]:
-        return ("x",)
-
-
 def test_bound_inputs_are_drawn_with_their_values() -> None:
-    diagram = _diagram(_BoundPipeline(nodes=[double, add], name="bound"))
+    diagram = _diagram(Pipeline(nodes=[double, add], name="bound").bind(squared=9))
     box = _boxes(diagram)["input_squared"]
     assert (box.kind, box.value) == ("bound", "9")
     assert ("input_squared", "node_add") in {(e.source, e.target) for e in diagram.edges}
-    names_only = _boxes(_diagram(_NamesOnlyPipeline(nodes=[double], name="names")))["input_x"]
-    assert (names_only.kind, names_only.value) == ("bound", None)
+    assert _boxes(_diagram(Pipeline(nodes=[double, add], name="unbound")))["input_squared"].kind != "bound"
 
 
 def test_labels_escape_what_each_format_reserves() -> None:

@@ -10,8 +10,9 @@ applies to every level (it is *locked*).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from hypernodes.config.runtime import ConfigPatch, ConfigSetting, RuntimeConfig, ambient_config
 from hypernodes.errors import InvalidArgumentError
@@ -89,9 +90,16 @@ class ConfigRow:
 
 @dataclass(frozen=True, slots=True)
 class ConfigExplanation:
-    """The rows of :meth:`Pipeline.explain`; ``str()`` renders them as a table."""
+    """The rows of :meth:`Pipeline.explain`; ``str()`` renders them as a table.
+
+    Attributes:
+        rows: One row per node (nested nodes as ``outer > inner``).
+        bound_inputs: The bound inputs of each level that has some: ``(level, {name: value})``,
+            the level as ``outer > inner`` node names (``""`` for the pipeline itself).
+    """
 
     rows: tuple[ConfigRow, ...]
+    bound_inputs: tuple[tuple[str, Mapping[str, Any]], ...] = ()
 
     def __iter__(self):  # type: ignore[no-untyped-def]
         """Iterate over the rows."""
@@ -127,6 +135,9 @@ class ConfigExplanation:
             "  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in (header, *body)
         ]
         lines.insert(1, "  ".join("-" * w for w in widths))
+        for level, values in self.bound_inputs:
+            shown = ", ".join(f"{name}={_short(value)}" for name, value in values.items())
+            lines.append(f"bound inputs{' of ' + level if level else ''}: {shown}")
         return "\n".join(lines)
 
     def __repr__(self) -> str:
@@ -151,7 +162,20 @@ def explain(pipeline: Pipeline, config: RuntimeConfig | None = None) -> ConfigEx
         locked = False
     rows: list[ConfigRow] = []
     _explain_level(pipeline, level, locked, (), rows)
-    return ConfigExplanation(tuple(rows))
+    return ConfigExplanation(tuple(rows), tuple(_bound_levels(pipeline, ())))
+
+
+def _bound_levels(pipeline: Pipeline, prefix: tuple[str, ...]) -> list[tuple[str, Mapping[str, Any]]]:
+    levels: list[tuple[str, Mapping[str, Any]]] = []
+    if pipeline.bound_inputs:
+        levels.append((" > ".join(prefix), dict(pipeline.bound_inputs)))
+    for member in pipeline.nodes:
+        if isinstance(member, PipelineNode):
+            inner = (*prefix, member.name)
+            if member.bound_inputs:
+                levels.append((" > ".join(inner) + " (node)", dict(member.bound_inputs)))
+            levels.extend(_bound_levels(member.pipeline, inner))
+    return levels
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,6 +19,7 @@ from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.config.retry import RetryPolicy
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.executor.base import Executor
 
@@ -93,7 +94,8 @@ class RuntimeConfig:
         cache: A ``Cache``, a ``CacheSpec`` (made where the run executes), a zero-argument
             factory, or None for no caching.
         callbacks: Callbacks, or zero-argument factories made once per run.
-        retries: Extra attempts per node call after a failure (0: no retry).
+        retries: Extra attempts per node call after a failure (0: no retry), or a
+            :class:`~hypernodes.RetryPolicy` (delays, backoff, which exception types).
         timeout: Seconds one node call may take, or None for no limit.
 
     >>> RuntimeConfig(retries=2).replace(timeout=30.0).retries
@@ -104,7 +106,7 @@ class RuntimeConfig:
     executor: Executor = field(default_factory=default_executor)
     cache: CacheSetting = None
     callbacks: Sequence[CallbackSetting] = ()
-    retries: int = 0
+    retries: int | RetryPolicy = 0
     timeout: float | None = None
 
     def __post_init__(self) -> None:
@@ -133,9 +135,12 @@ class RuntimeConfig:
                     f"factories, got {type(callback).__name__}"
                 )
         object.__setattr__(self, "callbacks", callbacks)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+        if not isinstance(self.retries, RetryPolicy) and (
+            isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0
+        ):
             raise InvalidArgumentError(
-                f"RuntimeConfig(retries=...) must be an int >= 0 (extra attempts), got {self.retries!r}"
+                "RuntimeConfig(retries=...) must be an int >= 0 (extra attempts) or a RetryPolicy, "
+                f"got {self.retries!r}"
             )
         if self.timeout is not None:
             if (

@@ -49,8 +49,9 @@ def run_batch(request: MapRequest) -> list[Outputs] | None:
 
     Returns:
         The outputs of each item, in item order; or None when no step of the plan would run
-        through a batch form (the caller then runs the items as usual), or when the request
-        has its own per-item runner (``CompositeExecutor``'s node executor).
+        through a batch form (the caller then runs the items as usual), when the request
+        has its own per-item runner (``CompositeExecutor``'s node executor), or when the map
+        keeps failures per item (``on_error="continue"``).
 
     Raises:
         Exception: The first failure, as a per-item run raises it.
@@ -58,7 +59,12 @@ def run_batch(request: MapRequest) -> list[Outputs] | None:
     """
     ctx = request.ctx
     plan = request.plan
-    if not request.items or request.runner is not None or not any(is_batched(s, ctx) for s in plan.steps):
+    if (
+        not request.items
+        or request.runner is not None
+        or ctx.on_error != "raise"  # failures kept per item: each item runs on its own
+        or not any(is_batched(s, ctx) for s in plan.steps)
+    ):
         return None
     from hypernodes.engine.engine import ENGINE  # the engine's per-step path, for steps without a batch form
 

@@ -8,6 +8,7 @@ are immutable and cheap to derive: one per nested pipeline call and one per map 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,10 +16,12 @@ from typing import TYPE_CHECKING, Any
 
 from hypernodes.callbacks.context import CallbackContext
 from hypernodes.callbacks.dispatch import CallbackDispatcher
+from hypernodes.config.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from hypernodes.cache.base import Cache
     from hypernodes.config.runtime import CacheSetting, CallbackSetting, RuntimeConfig
+    from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["EventSink", "RunContext", "RunState"]
@@ -32,6 +35,18 @@ EventSink = Callable[[int, str, CallbackContext, tuple[Any, ...]], None]
 
 The token names the callbacks (of one level's config) in the caller that the event is for.
 """
+
+
+def _renew_prefix() -> None:
+    # A forked child inherits the prefix and the counters: without a prefix of its own, two
+    # children of one parent would make the same frame ids (a fork-based pool of a third-party
+    # executor, say), and callbacks would mix up their events.
+    global _RUN_ID_PREFIX
+    _RUN_ID_PREFIX = uuid.uuid4().hex[:8]
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows cannot fork
+    os.register_at_fork(after_in_child=_renew_prefix)
 
 
 def new_frame_id() -> str:
@@ -155,6 +170,7 @@ class RunContext:
         frame_id: This level's frame id (None when no callback listens anywhere in the run).
         parent_frame_id: The frame that started this level, or None.
         plain_calls: No retries and no timeout: node functions are called directly.
+        on_error: What a map at this level does when an item fails (``"raise"``/``"continue"``).
         input_signatures: Cache signatures of input values already known (shared by the items
             of one map, so broadcast inputs are hashed once).
     """
@@ -170,6 +186,7 @@ class RunContext:
         "item_index",
         "item_indices",
         "locked",
+        "on_error",
         "parent_frame_id",
         "path",
         "pipeline_name",
@@ -193,8 +210,10 @@ class RunContext:
         input_signatures: dict[str, str] | None = None,
         frame_id: str | None = None,
         parent_frame_id: str | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> None:
         self.run = run
+        self.on_error = on_error
         self.config = config
         self.pipeline_name = pipeline_name
         self.path = path
@@ -210,7 +229,9 @@ class RunContext:
             frame_id = new_frame_id()
         self.frame_id = frame_id
         self.callback_context = None if dispatcher is None else self._callback_context(item_index)
-        self.plain_calls = config.retries == 0 and config.timeout is None
+        retries = config.retries
+        no_retry = retries == 0 or (type(retries) is RetryPolicy and not retries.attempts)
+        self.plain_calls = no_retry and config.timeout is None
         self.input_signatures = {} if input_signatures is None else input_signatures
 
     def _callback_context(self, item_index: int | None) -> CallbackContext:
@@ -250,6 +271,7 @@ class RunContext:
             "input_signatures": self.input_signatures,
             "frame_id": self.frame_id,
             "parent_frame_id": self.parent_frame_id,
+            "on_error": self.on_error,
         }
 
     @property
@@ -286,14 +308,20 @@ class RunContext:
         item.callback_context = None if self.dispatcher is None else item._callback_context(index)
         item.plain_calls = self.plain_calls
         item.input_signatures = self.input_signatures
+        item.on_error = self.on_error
         return item
 
     def for_nested(
-        self, pipeline_name: str, config: RuntimeConfig, input_signatures: dict[str, str] | None = None
+        self,
+        pipeline_name: str,
+        config: RuntimeConfig,
+        input_signatures: dict[str, str] | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> RunContext:
         """Return the context of a nested pipeline named `pipeline_name`, running under `config`.
 
-        `config` is the nested level's resolved config (``resolve_nested``).
+        `config` is the nested level's resolved config (``resolve_nested``); `on_error` is the
+        nested node's policy for its map.
         """
         return RunContext(
             run=self.run,
@@ -306,6 +334,7 @@ class RunContext:
             locked=self.locked,
             input_signatures=input_signatures,
             parent_frame_id=self.frame_id,
+            on_error=on_error,
         )
 
     def for_node_config(self, config: RuntimeConfig) -> RunContext:
@@ -331,9 +360,14 @@ class RunContext:
         return RunContext(run=RunState(self.run.run_id, event_sink=event_sink), **self.worker_fields())
 
     @classmethod
-    def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:
+    def root(
+        cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool, on_error: ErrorPolicy = "raise"
+    ) -> RunContext:
         """Return the context of a new root run."""
-        return cls(run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked)
+        return cls(
+            run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked,
+            on_error=on_error,
+        )  # fmt: skip
 
     @classmethod
     def for_pipeline(cls, pipeline: Pipeline, config: RuntimeConfig | None = None) -> RunContext:

@@ -18,7 +18,8 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from hypernodes.config.resolution import resolve_config, resolve_nested, resolve_root
 from hypernodes.engine.context import RunContext
-from hypernodes.engine.inputs import build_items, check_inputs, normalize_map_over
+from hypernodes.engine.failures import failure_of
+from hypernodes.engine.inputs import build_items, check_error_policy, check_inputs, normalize_map_over, with_bound
 from hypernodes.engine.node_call import fail, prepare, sign_broadcast, store
 from hypernodes.engine.plan import ConfiguredStep, FunctionStep, NestedStep
 from hypernodes.engine.retry import call_node, call_node_async
@@ -29,6 +30,7 @@ from hypernodes.executor.request import MapRequest, RunRequest
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.engine.plan import ExecutionPlan, Step
     from hypernodes.executor.base import Executor
     from hypernodes.executor.request import RunPipeline
@@ -61,6 +63,7 @@ class PipelineExecutionEngine:
         `executor`, if given, runs the root level whatever the resolved config says (an
         executor's own entry points, such as ``AsyncExecutor.run_async``).
         """
+        inputs = with_bound(pipeline, inputs)
         ctx = self.start_run(pipeline, inputs, output_name, config, executor)
         return self.run(pipeline, inputs, ctx, output_name)
 
@@ -73,9 +76,12 @@ class PipelineExecutionEngine:
         output_name: OutputNames | None,
         config: RuntimeConfig | None,
         executor: Executor | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> dict[str, list[Any]]:
         """Validate and map `pipeline` as a root run (what ``Pipeline.map`` does); see :meth:`run_root`."""
-        items, broadcast, ctx = self.start_map(pipeline, inputs, map_over, map_mode, output_name, config, executor)
+        items, broadcast, ctx = self.start_map(
+            pipeline, with_bound(pipeline, inputs), map_over, map_mode, output_name, config, executor, on_error
+        )
         return self.map(pipeline, items, broadcast, ctx, output_name)
 
     def start_run(
@@ -86,7 +92,7 @@ class PipelineExecutionEngine:
         config: RuntimeConfig | None,
         executor: Executor | None = None,
     ) -> RunContext:
-        """Validate a root run before any node runs, and return its context.
+        """Validate a root run before any node runs, and return its context (`inputs` include bound ones).
 
         Args:
             pipeline: The pipeline to run.
@@ -108,20 +114,24 @@ class PipelineExecutionEngine:
         output_name: OutputNames | None,
         config: RuntimeConfig | None,
         executor: Executor | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> tuple[list[dict[str, Any]], dict[str, Any], RunContext]:
         """Validate a root map and split its inputs; return the items, the shared inputs and the context."""
         owner = f"pipeline {pipeline.name!r}"
+        check_error_policy(on_error, owner)
         names = normalize_map_over(map_over, owner)
         check_inputs(pipeline, pipeline.plan(output_name), inputs)
         items, broadcast = build_items(inputs, names, map_mode, owner)
-        return items, broadcast, self._root_context(pipeline, config, executor)
+        return items, broadcast, self._root_context(pipeline, config, executor, on_error)
 
     @staticmethod
-    def _root_context(pipeline: Pipeline, config: RuntimeConfig | None, executor: Executor | None) -> RunContext:
+    def _root_context(
+        pipeline: Pipeline, config: RuntimeConfig | None, executor: Executor | None, on_error: ErrorPolicy = "raise"
+    ) -> RunContext:
         effective, locked = resolve_root(pipeline, config)
         if executor is not None and effective.executor is not executor:
             effective = effective.replace(executor=executor)
-        return RunContext.root(pipeline.name, effective, locked=locked)
+        return RunContext.root(pipeline.name, effective, locked=locked, on_error=on_error)
 
     # -- one level: through the level's backend, with its hooks --------------------------------
 
@@ -198,14 +208,22 @@ class PipelineExecutionEngine:
         item = request.item(position)
         ctx = item.ctx
         dispatcher = ctx.dispatcher
-        if dispatcher is None:
+        if dispatcher is None and ctx.on_error == "raise":
             return run(item)
         callback_context = ctx.callback_context
         index = ctx.item_index
-        dispatcher.emit("on_map_item_start", callback_context, index)
+        if dispatcher is not None:
+            dispatcher.emit("on_map_item_start", callback_context, index)
+            dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
         started = perf_counter()
-        dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
-        outputs = run(item)
+        try:
+            outputs = run(item)
+        except Exception as exc:
+            if ctx.on_error == "raise":
+                raise
+            return self._failed(item, exc)
+        if dispatcher is None:
+            return outputs
         duration = perf_counter() - started
         dispatcher.emit("on_pipeline_end", callback_context, outputs, duration)
         dispatcher.emit("on_map_item_end", callback_context, index, duration)
@@ -218,18 +236,33 @@ class PipelineExecutionEngine:
         item = request.item(position)
         ctx = item.ctx
         dispatcher = ctx.dispatcher
-        if dispatcher is None:
+        if dispatcher is None and ctx.on_error == "raise":
             return await run(item)
         callback_context = ctx.callback_context
         index = ctx.item_index
-        dispatcher.emit("on_map_item_start", callback_context, index)
+        if dispatcher is not None:
+            dispatcher.emit("on_map_item_start", callback_context, index)
+            dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
         started = perf_counter()
-        dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
-        outputs = await run(item)
+        try:
+            outputs = await run(item)
+        except Exception as exc:
+            if ctx.on_error == "raise":
+                raise
+            return self._failed(item, exc)
+        if dispatcher is None:
+            return outputs
         duration = perf_counter() - started
         dispatcher.emit("on_pipeline_end", callback_context, outputs, duration)
         dispatcher.emit("on_map_item_end", callback_context, index, duration)
         return outputs
+
+    @staticmethod
+    def _failed(item: RunRequest, error: Exception) -> Outputs:
+        """Return the outputs of a failed item under ``on_error="continue"``: one record for each."""
+        ctx = item.ctx
+        failure = failure_of(error, ctx.item_index or 0, ctx.path)
+        return dict.fromkeys(item.plan.outputs, failure)
 
     def run_step(self, step: Step, inputs: Mapping[str, Any], ctx: RunContext) -> Values:
         """Run one step and return its outputs (with their cache signatures).
@@ -350,6 +383,8 @@ class PipelineExecutionEngine:
     def _execute_nested(self, step: NestedStep, source: Mapping[str, Any], ctx: RunContext, target: Values) -> None:
         node = step.node
         inner_inputs = {node.inner_input_name(p): source[p] for p in step.parameters if p in source}
+        if node.has_bound:  # bound values are defaults: what the outer level passes wins
+            inner_inputs = {**node.inner_bound_inputs, **inner_inputs}
         signatures: dict[str, str] = {}
         known = source.signatures if isinstance(source, Values) else {}
         shared = ctx.input_signatures
@@ -358,7 +393,8 @@ class PipelineExecutionEngine:
                 signature = known.get(outer) or shared.get(outer)
                 if signature is not None:
                     signatures[node.inner_input_name(outer)] = signature
-        nested_ctx = ctx.for_nested(node.name, resolve_nested(node, ctx.config, locked=ctx.locked), signatures)
+        config = resolve_nested(node, ctx.config, locked=ctx.locked)
+        nested_ctx = ctx.for_nested(node.name, config, signatures, node.on_error)
         dispatcher = ctx.dispatcher
         started = 0.0
         if dispatcher is not None:

@@ -188,3 +188,4 @@ def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
         return
     with contextlib.suppress(Exception):  # an exception that refuses notes still propagates unchanged
         exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
+        exc._hypernodes_node_name = node_name  # type: ignore[attr-defined]  # for ItemFailure records

@@ -120,6 +120,7 @@ class ExecutionPlan:
         dependents: For each step index, the indices of the steps that consume its outputs.
         roots: The indices of the steps that depend on no other step.
         is_chain: At most one step can be ready at any time, so there is nothing to overlap.
+        has_async: Some step calls an ``async def`` node (directly or with its own config).
         is_plain: Every step is a sync, single-output :class:`FunctionStep` without resource
             parameters, so a run without cache, callbacks, retries or timeout can take the
             engine's fast loop.
@@ -133,6 +134,7 @@ class ExecutionPlan:
     dependents: tuple[tuple[int, ...], ...]
     roots: tuple[int, ...]
     is_chain: bool
+    has_async: bool
     is_plain: bool
 
 
@@ -196,6 +198,9 @@ def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> Executi
         dependents=tuple(tuple(d) for d in dependents),
         roots=roots,
         is_chain=len(steps) <= 1 or (len(roots) <= 1 and all(len(d) <= 1 for d in dependents)),
+        has_async=any(
+            (type(s) is FunctionStep and s.is_async) or (type(s) is ConfiguredStep and s.call.is_async) for s in steps
+        ),
         is_plain=all(
             type(s) is FunctionStep and s.output is not None and not s.is_async and not s.resources for s in steps
         ),

@@ -12,6 +12,7 @@ from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
+    from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["MapMode", "PipelineNode", "did_you_mean"]
@@ -54,11 +55,14 @@ class PipelineNode:
     __slots__ = (
         "_inner_of_outer",
         "_outer_of_inner_output",
+        "bound_inputs",
         "config",
+        "inner_bound_inputs",
         "input_mapping",
         "map_mode",
         "map_over",
         "name",
+        "on_error",
         "optional",
         "output_mapping",
         "output_names",
@@ -73,6 +77,9 @@ class PipelineNode:
     map_over: tuple[str, ...]
     map_mode: MapMode
     config: RuntimeConfig | ConfigPatch | None
+    on_error: ErrorPolicy
+    bound_inputs: Mapping[str, Any]
+    inner_bound_inputs: Mapping[str, Any]
     parameters: tuple[str, ...]
     optional: frozenset[str]
     output_names: tuple[str, ...]
@@ -93,6 +100,8 @@ class PipelineNode:
         map_mode: MapMode = "zip",
         name: str | None = None,
         config: RuntimeConfig | ConfigPatch | None = None,
+        on_error: ErrorPolicy = "raise",
+        bound_inputs: Mapping[str, Any] | None = None,
     ) -> None:
         node_name = name or pipeline.name
         input_mapping = dict(input_mapping or {})
@@ -138,8 +147,28 @@ class PipelineNode:
                 f"map_mode of node {node_name!r} must be 'zip' or 'product', got {map_mode!r}",
                 node_name=node_name,
             )
+        if on_error not in ("raise", "continue"):
+            raise InvalidArgumentError(
+                f"on_error of node {node_name!r} must be 'raise' or 'continue', got {on_error!r}", node_name=node_name
+            )
+        bound = dict(bound_inputs or {})
+        for outer_name in bound:
+            if outer_name not in parameters:
+                raise InvalidArgumentError(
+                    f"node {node_name!r} cannot bind {outer_name!r}, which is not one of its inputs: "
+                    f"{_quoted(parameters)}." + did_you_mean(outer_name, parameters),
+                    node_name=node_name,
+                    input_name=outer_name,
+                )
+        inner_of = {outer_of_inner.get(a, a): a for a in inner_args}
+        # What the inner level gets when the outer one passes nothing: the inner pipeline's
+        # bound inputs, then this node's (both lose to what the outer level passes).
+        inner_bound = {**pipeline.bound_inputs, **{inner_of[k]: v for k, v in bound.items()}}
         set_ = object.__setattr__
         set_(self, "pipeline", pipeline)
+        set_(self, "on_error", on_error)
+        set_(self, "bound_inputs", MappingProxyType(bound))
+        set_(self, "inner_bound_inputs", MappingProxyType(inner_bound))
         set_(self, "name", node_name)
         set_(self, "input_mapping", MappingProxyType(input_mapping))
         set_(self, "output_mapping", MappingProxyType(output_mapping))
@@ -150,7 +179,8 @@ class PipelineNode:
         set_(
             self,
             "optional",
-            frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) - frozenset(map_over),
+            (frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) | frozenset(bound))
+            - frozenset(map_over),
         )
         # With an output_mapping, exactly the mapped outputs are exposed: the inner
         # intermediates stay private (two nested pipelines may both have a `tmp`).
@@ -163,7 +193,7 @@ class PipelineNode:
                 node_name=node_name,
             )
         set_(self, "output_names", tuple(exposed.values()))
-        set_(self, "_inner_of_outer", MappingProxyType({outer_of_inner.get(a, a): a for a in inner_args}))
+        set_(self, "_inner_of_outer", MappingProxyType(inner_of))
         set_(self, "_outer_of_inner_output", MappingProxyType(exposed))
 
     def __setattr__(self, name: str, value: object) -> None:
@@ -171,7 +201,29 @@ class PipelineNode:
 
     def __repr__(self) -> str:
         mapped = f", map_over={self.map_over!r}" if self.map_over else ""
-        return f"PipelineNode({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r}{mapped})"
+        bound = f", bound={list(self.bound_inputs)!r}" if self.bound_inputs else ""
+        return f"PipelineNode({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r}{mapped}{bound})"
+
+    @property
+    def has_bound(self) -> bool:
+        """Whether the inner level gets bound values (of the inner pipeline or of this node)."""
+        return bool(self.inner_bound_inputs)
+
+    def bind(self, **values: Any) -> Self:
+        """Return a copy whose outer inputs `values` default to these values (see ``Pipeline.bind``)."""
+        return type(self)(self.pipeline, **{**self._kwargs(), "bound_inputs": {**self.bound_inputs, **values}})
+
+    def unbind(self, *names: str) -> Self:
+        """Return a copy without the bound values of `names` (all of them when none is named)."""
+        for name in names:
+            if name not in self.bound_inputs:
+                raise InvalidArgumentError(
+                    f"node {self.name!r} has no bound input {name!r}; bound inputs: {_quoted(list(self.bound_inputs))}",
+                    node_name=self.name,
+                    input_name=name,
+                )
+        kept = {k: v for k, v in self.bound_inputs.items() if names and k not in names}
+        return type(self)(self.pipeline, **{**self._kwargs(), "bound_inputs": kept})
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.pipeline, self._kwargs()))
@@ -212,6 +264,8 @@ class PipelineNode:
             "map_mode": self.map_mode,
             "name": self.name,
             "config": self.config,
+            "on_error": self.on_error,
+            "bound_inputs": dict(self.bound_inputs),
         }
 
 

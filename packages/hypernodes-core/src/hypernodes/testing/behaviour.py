@@ -25,6 +25,7 @@ from hypernodes.errors import DependencyError, InvalidArgumentError, NodeTimeout
 from hypernodes.executor.base import Executor
 from hypernodes.graph.node import node
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing.api_behaviour import ApiBehaviour
 from hypernodes.testing.cache_behaviour import CacheBehaviour
 from hypernodes.testing.callbacks_behaviour import CallbackBehaviour
 from hypernodes.testing.nodes import (
@@ -62,7 +63,7 @@ def _never(x: int, log: str) -> int:
 
 
 class ExecutorBehaviourSuite(
-    CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ResourceBehaviour, BatchBehaviour
+    CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ApiBehaviour, ResourceBehaviour, BatchBehaviour
 ):
     """Executor-agnostic assertions; subclasses provide an ``executor`` fixture."""
 

@@ -18,6 +18,7 @@ import threading
 from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
+from time import perf_counter
 from typing import Any, Generic, Protocol, TypeVar
 
 from hypernodes.executors._interrupt import wait_slice
@@ -25,6 +26,8 @@ from hypernodes.executors._interrupt import wait_slice
 __all__ = ["AllReady", "SharedWork", "Submit", "Tasks"]
 
 T = TypeVar("T")
+
+_TRIVIAL = 50e-6  # seconds: tasks quicker than this are taken in batches (lock rounds cost ~µs)
 T_co = TypeVar("T_co", covariant=True)
 
 Submit = Callable[["SharedWork[Any]"], "Future[None] | None"]
@@ -71,14 +74,20 @@ class SharedWork(Generic[T]):
         execute: Runs a task (a step or an item) and returns its result; it may raise.
         submit: Submits a helper to the pool.
         tasks: Where the tasks come from; called with this work's lock held.
+        guided: With ``k > 0``, a helper whose tasks turn out trivial (under
+            ``_TRIVIAL`` seconds each) takes them in growing batches, up to ``len(ready) // k``
+            (OpenMP's guided schedule), so trivial items cost one lock round per batch. A
+            task that takes longer puts the helper back to one task at a time, so slow items
+            start as soon as a worker is free and spread evenly. 0: always one at a time.
     """
 
-    __slots__ = ("_cond", "_error", "_execute", "_helpers", "_ready", "_running", "_submit", "_tasks")
+    __slots__ = ("_cond", "_error", "_execute", "_guided", "_helpers", "_ready", "_running", "_submit", "_tasks")
 
-    def __init__(self, execute: Callable[[T], Any], submit: Submit, tasks: Tasks[T]) -> None:
+    def __init__(self, execute: Callable[[T], Any], submit: Submit, tasks: Tasks[T], guided: int = 0) -> None:
         self._execute = execute
         self._submit = submit
         self._tasks = tasks
+        self._guided = guided
         self._ready: deque[T] = deque(tasks.get_ready())
         self._running = 0
         self._helpers = 0
@@ -103,14 +112,20 @@ class SharedWork(Generic[T]):
     def help(self) -> None:
         """Run ready tasks until none is left or one failed (what a helper does)."""
         cond = self._cond
+        ready = self._ready
+        size = 1  # tasks taken at once; grows while they are trivial (see `guided`)
         while True:
             with cond:
-                if self._error is not None or not self._ready:
+                if self._error is not None or not ready:
                     return
-                task = self._ready.popleft()
+                count = min(size, max(1, len(ready) // self._guided)) if size > 1 else 1
+                batch = [ready.popleft() for _ in range(count)]
                 self._running += 1
+            results = []
+            started = perf_counter()
             try:
-                result = self._execute(task)
+                for task in batch:
+                    results.append(self._execute(task))
             except BaseException as exc:
                 with cond:
                     self._running -= 1
@@ -118,9 +133,12 @@ class SharedWork(Generic[T]):
                         self._error = exc
                     cond.notify_all()
                 return
+            if self._guided:
+                size = size * 2 if perf_counter() - started < _TRIVIAL * len(batch) else 1
             with cond:
                 self._running -= 1
-                self._tasks.done(task, result)
+                for task, result in zip(batch, results):
+                    self._tasks.done(task, result)
                 released = self._tasks.get_ready()
                 self._ready.extend(released)
                 extra = min(len(released), len(self._ready)) - 1  # this thread goes on with one of them

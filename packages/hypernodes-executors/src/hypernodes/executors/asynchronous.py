@@ -7,7 +7,7 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import override
 
@@ -15,6 +15,7 @@ from hypernodes.executor import (
     ReadySet,
     Values,
     map_root,
+    run_in_order,
     run_in_thread,
     run_item,
     run_item_async,
@@ -30,6 +31,8 @@ if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.executor import MapRequest, RunRequest, Step
     from hypernodes.graph.pipeline_node import MapMode
+
+    ErrorPolicy = Literal["raise", "continue"]
 
 __all__ = ["AsyncExecutor"]
 
@@ -48,6 +51,8 @@ class AsyncExecutor(LocalExecutor):
     async database drivers): a thousand awaiting items cost one thread. Sync nodes run in
     threads this executor owns, off the event loop, so they never block it.
 
+    * A run whose steps are sync and form a chain has nothing to await or overlap: it runs in
+      the calling thread, as under ``SequentialExecutor`` (a map's items still overlap).
     * Sync entry points (``pipeline.run``/``map`` with this executor) work from any code,
       including code that already runs an event loop (Jupyter, an async web handler): the
       run goes to HyperNodes' background loop.
@@ -107,18 +112,25 @@ class AsyncExecutor(LocalExecutor):
         map_mode: MapMode = "zip",
         output_name: OutputNames | None = None,
         config: RuntimeConfig | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> dict[str, list[Any]]:
         """Map `pipeline` like ``pipeline.map(...)``, on the running event loop, without blocking it.
 
         The items are scheduled by this executor; arguments and errors are those of
         ``Pipeline.map``.
         """
-        return await self._await_root(map_root, pipeline, inputs, map_over, map_mode, output_name, config, self)
+        return await self._await_root(
+            map_root, pipeline, inputs, map_over, map_mode, output_name, config, self, on_error
+        )
 
     # -- the Executor contract (sync) -----------------------------------------------------------
 
     @override
     def run_pipeline(self, request: RunRequest) -> Outputs:
+        if request.plan.is_chain and not request.plan.has_async:
+            # Nothing to await and nothing to overlap: the caller waits for the result anyway,
+            # and a trip to the event loop and back costs ~100x the run (see docs/advanced/executors.md).
+            return run_in_order(request)
         return self._call(self._run_level, request)
 
     @override
@@ -172,6 +184,8 @@ class AsyncExecutor(LocalExecutor):
     async def _run_level(self, request: RunRequest) -> Outputs:
         plan = request.plan
         ctx = request.ctx
+        if plan.is_chain and not plan.has_async:  # sync steps one after another: one thread hand-off
+            return await self._offload(run_in_order, request)
         if plan.is_chain:  # one ready step at a time: no task needed
             values = Values.merge(request.inputs)
             for step in plan.steps:

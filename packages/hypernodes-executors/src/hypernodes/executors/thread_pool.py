@@ -98,7 +98,8 @@ class ThreadPoolExecutor(LocalExecutor):
         def execute(position: int) -> None:
             results[position] = run_item(request, position, run)
 
-        work = SharedWork(execute, self._submit_helper, AllReady(range(count)))
+        # Guided batches: trivial items cost one lock round per batch, slow ones still spread out.
+        work = SharedWork(execute, self._submit_helper, AllReady(range(count)), guided=2 * self.max_workers)
         # A worker of this pool that maps runs items itself: it counts as one of the workers.
         helping = _scope.is_inside(self._key)
         work.run(min(count, self.max_workers) - helping, helping=helping)
