@@ -177,6 +177,7 @@ class DaftExecutor(Executor):
             self._columns.clear()
         if pool is not None:  # so a second close() is a no-op
             pool.shutdown(wait=True, cancel_futures=True)
+        self.close_resources()
 
     # -- pickling: the arguments travel, never the pool ----------------------------------------
 
