@@ -9,6 +9,7 @@ caching holds either way. Builds are counted through files, tagged with process 
 
 from __future__ import annotations
 
+import os
 import re
 from collections import Counter
 from collections.abc import Callable
@@ -125,7 +126,8 @@ class ResourceBehaviour:
         try:
             p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=RuntimeConfig(executor=executor))
             assert p.map(inputs={"x": list(range(8))}, map_over="x") == {"scaled": [2 * x for x in range(8)]}
-            assert teardowns(log) == []
+            here = str(os.getpid())  # worker processes that ended already tore theirs down as they exited
+            assert [place for place in teardowns(log) if place.split(":")[0] == here] == []
         finally:
             executor.close()
         # Torn down where it was built (a worker process tears down its own as it exits).
