@@ -56,6 +56,7 @@ def core(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
         "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",
+        "--ignore", "packages/hypernodes-core/tests/test_docs.py",  # runs with the executors, as users have them
         "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
     )  # fmt: skip
@@ -70,11 +71,11 @@ def example_executor(session: nox.Session) -> None:
 
 @nox.session
 def executors(session: nox.Session) -> None:
-    """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
+    """hypernodes-executors' own tests, and every Python block of README and docs/ (with core + executors)."""
     _install(session, *MEMBERS)
-    session.install("numpy")  # examples/resources_example.py
+    session.install("numpy", "pydantic")  # numpy: examples/resources_example.py
     session.run(
-        *PYTEST, "packages/hypernodes-executors/tests",
+        *PYTEST, "packages/hypernodes-executors/tests", "packages/hypernodes-core/tests/test_docs.py",
         "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",
         *session.posargs,
     )  # fmt: skip
@@ -114,6 +115,7 @@ def daft(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "daft", env=DAFT_ENV)  # its page runs
     session.run(
         "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
         env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
@@ -159,6 +161,7 @@ def modal(session: nox.Session) -> None:
         "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
         *session.posargs,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "modal")  # its page runs
     session.run(
         "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
         env={"MYPYPATH": "packages/hypernodes-modal/src"},

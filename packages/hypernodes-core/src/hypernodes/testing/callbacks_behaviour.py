@@ -24,6 +24,11 @@ class _Raising(PipelineCallback):
         raise RuntimeError("callback bug")
 
 
+class _Exiting(PipelineCallback):
+    def on_map_item_end(self, ctx: CallbackContext, index: int, duration: float) -> None:
+        raise SystemExit("callback calls sys.exit()")
+
+
 class CallbackBehaviour:
     """Hooks fire in the caller, once each, in order, with correct contexts, under any executor."""
 
@@ -115,6 +120,20 @@ class CallbackBehaviour:
         relevant = [w for w in caught if "callback bug" in str(w.message)]
         assert len(relevant) == 1 and issubclass(relevant[0].category, RuntimeWarning)
         assert len(recorder.hooks("on_node_end")) == 6  # the other callback still saw everything
+
+    def test_callback_raising_system_exit_is_reported_and_later_maps_get_every_event(self, executor: Executor) -> None:
+        p = Pipeline(nodes=[double, square], name="p")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = p.map(
+                inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor, callbacks=[_Exiting()])
+            )
+        assert out == {"doubled": [2, 4, 6], "squared": [1, 4, 9]}
+        assert any("SystemExit" in str(w.message) for w in caught)
+        recorder = RecordingCallback()  # the same executor still relays everything
+        p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        assert len(recorder.hooks("on_node_end")) == 6
+        assert len(recorder.hooks("on_map_item_end")) == 3
 
     def test_callback_factories_are_made_once_per_run(self, executor: Executor) -> None:
         made: list[RecordingCallback] = []

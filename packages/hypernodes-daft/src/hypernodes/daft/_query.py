@@ -151,6 +151,10 @@ def _assemble(
     results: list[Outputs] = [{}] * rows.count
     names = plan.outputs
     for j, position in enumerate(table[ROW]):
+        failure = rows.failure(position)
+        if failure is not None:  # on_error="continue": every output of the item is its record
+            results[position] = dict.fromkeys(names, failure)
+            continue
         values = rows.values[position]
         assert values is not None
         outputs = {}

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from time import perf_counter
 from typing import TYPE_CHECKING
 
+from hypernodes import ItemFailure
 from hypernodes.executor import Values
 
 if TYPE_CHECKING:
@@ -55,6 +56,9 @@ class Rows:
         self._started = [0.0] * count
         self.errors: dict[int, BaseException] = {}
         self.first_error = count  # the smallest failed position (count: none failed)
+        # on_error="continue" (the map's policy, on each item's context): a failed row does not
+        # stop the others; its outputs become ItemFailure records (see assemble).
+        self.keep_going = False
         self._lock = threading.Lock()  # guards contexts, values, _remaining, errors, first_error
 
     def start(self, positions: Sequence[int]) -> list[bool]:
@@ -79,6 +83,7 @@ class Rows:
     def _start(self, position: int) -> None:
         request = self._item(position)
         ctx = request.ctx
+        self.keep_going = ctx.on_error == "continue"
         self.contexts[position] = ctx
         self.values[position] = Values.merge(request.inputs)
         dispatcher = ctx.dispatcher
@@ -92,11 +97,20 @@ class Rows:
         """Record that row `position` failed with `error` (its later steps do not run)."""
         with self._lock:
             self.errors.setdefault(position, error)
-            self.first_error = min(self.first_error, position)
+            if not self.keep_going:
+                self.first_error = min(self.first_error, position)
 
     def is_runnable(self, position: int) -> bool:
         """Whether row `position` has not failed and comes before the first failure."""
-        return position < self.first_error
+        return position < self.first_error and position not in self.errors
+
+    def failure(self, position: int) -> ItemFailure | None:
+        """Return the ItemFailure record of row `position` under on_error="continue", or None."""
+        error = self.errors.get(position)
+        ctx = self.contexts[position]
+        if error is None or ctx is None or not self.keep_going:
+            return None
+        return ItemFailure.of(error, ctx.item_index or 0, ctx.path)
 
     def step_done(self, positions: Sequence[int]) -> None:
         """Count one finished step for each of `positions`; fire the end hooks of finished rows."""
@@ -125,6 +139,6 @@ class Rows:
         dispatcher.emit("on_map_item_end", callback_context, ctx.item_index, duration)
 
     def raise_first_error(self) -> None:
-        """Raise the error of the first failed row by item order, if a row failed."""
-        if self.errors:
+        """Raise the error of the first failed row by item order, if a row failed (and the map stops)."""
+        if self.errors and not self.keep_going:
             raise self.errors[min(self.errors)]

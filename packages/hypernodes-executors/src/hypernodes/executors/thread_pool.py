@@ -143,7 +143,6 @@ class ThreadPoolExecutor(LocalExecutor):
         return pool
 
 
-
 class _StepTasks:
     """The steps of one run for :class:`SharedWork`: a ``ReadySet`` that also notes each ready step's inputs."""
 

@@ -6,7 +6,7 @@ import math
 import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Self
 
 from typing_extensions import override
 
@@ -92,6 +92,8 @@ class ModalBackend(Backend):
         >>> backend.function.info().gpus
         [('A10G', 1)]
     """
+
+    is_remote: ClassVar[bool] = True  # the level's cache is built in the container, not here
 
     def __init__(
         self,
