@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import threading
+import uuid
 from typing import Any
 
 from hypernodes.graph.node import Node, node
@@ -29,8 +30,14 @@ __all__ = [
 ]
 
 
+_thread = threading.local()  # a tag per thread object: thread idents are reused once a thread ends
+
+
 def _where() -> str:
-    return f"{os.getpid()}:{threading.get_ident()}"
+    tag = getattr(_thread, "tag", None)
+    if tag is None:
+        tag = _thread.tag = uuid.uuid4().hex[:12]
+    return f"{os.getpid()}:{tag}"
 
 
 class CountingModel:
