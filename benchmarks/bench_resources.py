@@ -17,12 +17,10 @@ Needs numpy (skips with a message when it is missing). BLAS runs one thread per 
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import _harness
@@ -197,27 +195,8 @@ REPORT = _harness.ROOT / "docs" / "benchmarks" / "resources.md"
 COMMAND = "uv run python benchmarks/bench_resources.py"
 
 
-def write_report(rows: list[tuple[str, str]], path: Path) -> None:
-    facts = _harness.machine(["hypernodes-core", "hypernodes-executors", "numpy"])
-    machine = _harness.as_markdown([("fact", "value"), *facts])
-    figures = _harness.as_markdown([("workload", "figure (same run, best of 3)"), *rows])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(
-        "# Resources and batch forms benchmark\n\n"
-        f"Written by `{COMMAND}`; each HyperNodes figure is next to plain Python doing the same work in "
-        "the same run. Building the model per item is measured on a sample of items and extrapolated "
-        "to the whole map (10,000 x 50 ms would take over 8 minutes).\n\n"
-        f"## Machine\n\n{machine}\n\n## Figures\n\n{figures}\n\n"
-        "The first line of each block is HyperNodes' figure; the lines below it are what it compares with.\n",
-        encoding="utf-8",
-    )
-
-
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="less work: a smoke run, figures are not meaningful")
-    parser.add_argument("--no-report", action="store_true", help="print only; do not write the markdown report")
-    args = parser.parse_args()
+    args = _harness.figures_parser(__doc__).parse_args()
     if np is None:
         print("bench_resources.py: skipped, numpy is not installed (pip install numpy)")
         return
@@ -232,7 +211,16 @@ def main() -> None:
     for name, figure in rows:
         print(f"{name:<{width}}  {figure}")
     if not quick and not args.no_report:
-        write_report(rows, REPORT)
+        _harness.write_figures_report(
+            REPORT,
+            title="Resources and batch forms benchmark",
+            intro=f"Written by `{COMMAND}`; each HyperNodes figure is next to plain Python doing the same work in "
+            "the same run (best of 3). Building the model per item is measured on a sample of items and "
+            "extrapolated to the whole map (10,000 x 50 ms would take over 8 minutes).",
+            rows=rows,
+            distributions=["hypernodes-core", "hypernodes-executors", "numpy"],
+            tail="The first line of each block is HyperNodes' figure; the lines below it are what it compares with.",
+        )
         print(f"\nreport written to {REPORT}")
 
 
