@@ -73,7 +73,7 @@ def example_executor(session: nox.Session) -> None:
 def executors(session: nox.Session) -> None:
     """hypernodes-executors' own tests, and every Python block of README and docs/ (with core + executors)."""
     _install(session, *MEMBERS)
-    session.install("numpy", "pydantic")
+    session.install("numpy", "pydantic")  # numpy: examples/resources_example.py
     session.run(
         *PYTEST, "packages/hypernodes-executors/tests", "packages/hypernodes-core/tests/test_docs.py",
         "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",

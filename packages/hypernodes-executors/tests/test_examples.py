@@ -26,3 +26,15 @@ def test_process_pool_faults_example_shows_each_fault_handled() -> None:
     assert "died while running map items 30-39" in stdout
     assert "replaced = True" in stdout
     assert "the executor still works: {'answer': [10, 20]}" in stdout
+
+
+def test_resources_example_runs_and_its_forms_agree() -> None:
+    result = _run_example("resources_example.py")
+    assert result.stderr == ""
+    lines = result.stdout.splitlines()
+    for expected in (
+        "inputs: ('text',) (the model is a resource, not an input)",
+        "same embeddings either way: True",
+        "batch and per-item forms agree: True",
+    ):
+        assert expected in lines, result.stdout

@@ -61,7 +61,9 @@ class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
         if isinstance(obj, Node):
             if _by_value(getattr(obj.func, "__module__", None)):
                 # Node pickles a module-level node by reference to it; a worker could not find it.
-                fields: dict[str, Any] = {"name": obj.name, "cache": obj.cache, "version": obj.version}
+                fields: dict[str, Any] = {
+                    "name": obj.name, "cache": obj.cache, "version": obj.version, "batch": obj.batch
+                }  # fmt: skip
                 return (functools.partial(Node, config=obj.config, **fields), (obj.func, obj.output_name))
         elif isinstance(obj, types.FunctionType | type):
             _by_value(getattr(obj, "__module__", None))

@@ -44,6 +44,7 @@ from hypernodes.testing.nodes import (
     total,
 )
 from hypernodes.testing.observability_behaviour import ObservabilityBehaviour
+from hypernodes.testing.resources_behaviour import BatchBehaviour, ResourceBehaviour
 
 __all__ = ["ExecutorBehaviourSuite"]
 
@@ -60,7 +61,9 @@ def _never(x: int, log: str) -> int:
     return x
 
 
-class ExecutorBehaviourSuite(CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ApiBehaviour):
+class ExecutorBehaviourSuite(
+    CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ApiBehaviour, ResourceBehaviour, BatchBehaviour
+):
     """Executor-agnostic assertions; subclasses provide an ``executor`` fixture.
 
     An optional ``backend`` fixture (default ``LocalBackend()``) runs every assertion under

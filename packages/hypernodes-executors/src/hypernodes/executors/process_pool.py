@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from typing_extensions import override
 
 from hypernodes import InvalidArgumentError, WorkerCrashedError
-from hypernodes.executor import EventReceiver, RunPayload, run_in_order, run_item
+from hypernodes.executor import EventReceiver, RunPayload, run_batch, run_in_order, run_item
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, positive_int
 from hypernodes.executors._crash import Crash, describe
@@ -58,6 +58,9 @@ class ProcessPoolExecutor(LocalExecutor):
     * The cache is made in each worker from the config's ``CacheSpec``: use a disk cache to
       share it; a ``MemoryCache`` *instance* cannot be shared, each worker starts an empty one.
     * Callback events come back to the caller as they happen and fire there.
+    * Resources (``hypernodes.resource``) are built once per worker process and torn down
+      when the workers exit (:meth:`close`); nodes with a batch form (``@node(batch=...)``)
+      run once per chunk through it, each item still cached on its own.
     * Work nested inside a worker (a nested pipeline or map with this same executor) runs
       inline in that worker: workers never submit to their own pool.
     * A worker that dies (``os._exit``, killed by the OOM killer) raises
@@ -107,6 +110,9 @@ class ProcessPoolExecutor(LocalExecutor):
         if not count:
             return []
         if _scope.is_inside(self._key):  # already in one of our workers: run here
+            batched = run_batch(request)  # a chunk through the nodes' batch forms, if they have some
+            if batched is not None:
+                return batched
             run = request.runner or run_in_order
             return [run_item(request, position, run) for position in range(count)]
         size = self.chunksize or max(1, math.ceil(count / (4 * self.max_workers)))
@@ -118,7 +124,8 @@ class ProcessPoolExecutor(LocalExecutor):
         with self._lock:
             runtime, self._runtime = self._runtime, None
         if runtime is not None:  # so a second close() is a no-op
-            runtime.shutdown(kill=False)
+            runtime.shutdown(kill=False)  # its workers tear their resources down as they exit
+        self.close_resources()  # what runs in this process (nested levels run inline in workers)
 
     @override
     def _arguments(self) -> dict[str, Any]:
