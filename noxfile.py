@@ -94,3 +94,13 @@ def benchmarks(session: nox.Session) -> None:
     session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")
+
+
+@nox.session
+def distributed_ray(session: nox.Session) -> None:
+    """hypernodes-distributed's Ray half: RayExecutor and the "ray" RemoteBackend kind on a real local Ray."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
+    session.install("mypy>=1.13")
+    src = "packages/hypernodes-distributed/src/hypernodes/distributed"
+    session.run("mypy", "--strict", f"{src}/__init__.py", f"{src}/ray_executor.py", f"{src}/_remote_ray.py")
+    session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
