@@ -236,8 +236,8 @@ def run_chunks(
 ) -> None:
     """Run each chunk as one Ray task; hand each answer to `on_answer` as it arrives.
 
-    When `on_answer` raises, the tasks not finished are cancelled and the error propagates
-    (as on Ctrl-C). Events are relayed into `receiver` while the tasks run, and all of a
+    When `on_answer` raises, the error propagates once the events of the chunks that
+    answered are delivered; the other chunks finish unobserved. Ctrl-C cancels them. Events are relayed into `receiver` while the tasks run, and all of a
     chunk's events are delivered before this returns.
 
     Args:
@@ -261,6 +261,7 @@ def run_chunks(
         box, channel_id = route
         ray.get(box.flush.remote())  # what the task sent so far arrives first
     refs: dict[Any, int] = {}
+    pending: list[Any] = []
     answered = 0
     error: Exception | None = None
     interrupted = True
@@ -288,9 +289,12 @@ def run_chunks(
                     error = error or exc
         interrupted = False
     finally:
-        if interrupted or error is not None:
-            for ref in refs:
+        if interrupted:  # Ctrl-C: stop what is still pending
+            for ref in pending:
                 ray.cancel(ref)  # queued ones never start; running ones get KeyboardInterrupt
+        # After a node's error the other chunks are left to finish unobserved: cancelling a
+        # task that is completing can crash the driver (Ray 2.59, "Tried to complete task that
+        # was not pending").
         if channel is not None:
             if interrupted:
                 _relay.discard(channel)
