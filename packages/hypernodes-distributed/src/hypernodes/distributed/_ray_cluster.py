@@ -130,7 +130,8 @@ def check_resources(ray: ModuleType, need: Mapping[str, float], owner: str, what
     if not missing:
         return
     asked = ", ".join(f"{name}={amount:g}" for name, amount in missing.items())
-    has = ", ".join(f"{name}={amount:g}" for name, amount in sorted(total.items()) if not name.startswith("node:"))
+    shown = (name for name in sorted(total) if not name.startswith("node:") and "memory" not in name)
+    has = ", ".join(f"{name}={total[name]:g}" for name in shown)
     fix = (
         "connect to a cluster with a GPU (address=...) or drop num_gpus"
         if "GPU" in missing
