@@ -40,6 +40,8 @@ def connect(user: str, address: str | None, init_options: Mapping[str, Any]) -> 
         HyperNodesError: (also a ``ConnectionError``) The cluster at `address` cannot be reached.
     """
     global _ours
+    if address is not None:
+        _enable_token_auth_if_available()  # before Ray is imported: it reads its config once
     try:
         import ray
     except ImportError as exc:  # the extra is missing
@@ -54,7 +56,6 @@ def connect(user: str, address: str | None, init_options: Mapping[str, Any]) -> 
         options: dict[str, Any] = {"include_dashboard": False, **init_options}
         if address is not None:
             options["address"] = address
-            _enable_token_auth_if_available()
         elif "RAY_ADDRESS" not in os.environ:
             # A new local Ray: never attach to whatever cluster this machine started last.
             options.setdefault("address", "local")
