@@ -102,5 +102,8 @@ def distributed_ray(session: nox.Session) -> None:
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
     session.install("mypy>=1.13")
     src = "packages/hypernodes-distributed/src/hypernodes/distributed"
-    session.run("mypy", "--strict", f"{src}/__init__.py", f"{src}/ray_executor.py", f"{src}/_remote_ray.py")
+    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
+    session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env={"MYPYPATH": "packages/hypernodes-distributed/src"})
     session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
+    session.run("python", "benchmarks/bench_ray.py", "--quick")
+    session.run("python", "examples/ray_example.py")

@@ -152,7 +152,7 @@ class _Relay:
         with self._lock:
             job = ray.get_runtime_context().get_job_id()
             if self._box is None or self._job != job:
-                box_class = ray.remote(num_cpus=0, max_concurrency=1)(_EventBox)
+                box_class = ray.remote(num_cpus=0, max_concurrency=1)(_EventBox)  # type: ignore[call-overload]
                 self._box, self._job = box_class.remote(), job
             self._channels[channel.id] = channel
             if self._thread is None:

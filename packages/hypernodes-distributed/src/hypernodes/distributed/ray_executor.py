@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import threading
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
@@ -149,7 +149,7 @@ class RayExecutor(Executor):
         self,
         payload: RunPayload,
         ctx: RunContext,
-        chunks: list[tuple[int, int | None]],
+        chunks: Sequence[tuple[int, int | None]],
         ray: ModuleType | None = None,
     ) -> list[dict[str, Any]]:
         ray = ray or self._connect()
