@@ -103,7 +103,8 @@ def distributed_ray(session: nox.Session) -> None:
     session.install("mypy>=1.13")
     src = "packages/hypernodes-distributed/src/hypernodes/distributed"
     mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
-    session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env={"MYPYPATH": "packages/hypernodes-distributed/src"})
+    mypy_path = {"MYPYPATH": "packages/hypernodes-distributed/src"}
+    session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env=mypy_path)
     session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
     session.run("python", "benchmarks/bench_ray.py", "--quick")
     session.run("python", "examples/ray_example.py")

@@ -104,7 +104,8 @@ def _run(repeat: int, n_sleepy: int, n_trivial: int, n_cpu: int) -> list[tuple[s
             lambda p=pipeline, xs=items: p.map(inputs={"x": xs}, map_over="x", config=config)["y"], repeat
         )
         assert plain == raw == ours, label
-        for tool, seconds in (("plain Python (sequential)", plain_s), ("raw ray.remote", raw_s), ("RayExecutor", ours_s)):
+        timings = (("plain Python (sequential)", plain_s), ("raw ray.remote", raw_s), ("RayExecutor", ours_s))
+        for tool, seconds in timings:
             rows.append((label, tool, f"{seconds:.3f}", f"{seconds / count * 1e6:.0f}", f"{seconds / raw_s:.2f}x"))
     executor.close()
     return rows

@@ -20,8 +20,12 @@ ray = pytest.importorskip("ray")
 
 @pytest.fixture(name="local_ray", scope="session")
 def local_ray_fixture() -> Iterator[ModuleType]:
-    """A local Ray with 2 CPUs and 2 of a custom resource "special", started once; executors attach to it and never shut it down."""
-    ray.init(address="local", num_cpus=2, resources={"special": 2}, include_dashboard=False, log_to_driver=False)
+    """A local Ray with 2 CPUs and 2 of a custom resource "special", started once.
+
+    Executors attach to it and never shut it down.
+    """
+    ray.init(address="local", num_cpus=2, resources={"special": 2},
+             include_dashboard=False, log_to_driver=False)
     try:
         yield ray
     finally:

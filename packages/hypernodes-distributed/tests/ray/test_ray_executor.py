@@ -60,7 +60,8 @@ def executor_fixture(local_ray: ModuleType) -> Iterator[RayExecutor]:
 
 def test_a_gpu_no_node_has_is_an_error_not_a_hang(local_ray: ModuleType) -> None:
     p = Pipeline(nodes=[double], name="p", config=RuntimeConfig(executor=RayExecutor(num_gpus=1)))
-    with pytest.raises(InvalidArgumentError, match=r"'double'.*GPU=1, but the Ray cluster has CPU=2, special=2.*drop num_gpus"):
+    expected = r"'double'.*GPU=1, but the Ray cluster has CPU=2, special=2.*drop num_gpus"
+    with pytest.raises(InvalidArgumentError, match=expected):
         p.run(inputs={"x": 1})
 
 

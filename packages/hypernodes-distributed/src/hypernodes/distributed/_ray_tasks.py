@@ -152,7 +152,8 @@ class _Relay:
         with self._lock:
             job = ray.get_runtime_context().get_job_id()
             if self._box is None or self._job != job:
-                box_class = ray.remote(num_cpus=0, max_concurrency=1)(_EventBox)  # type: ignore[call-overload]
+                make_actor = ray.remote(num_cpus=0, max_concurrency=1)  # type: ignore[call-overload]
+                box_class = make_actor(_EventBox)
                 self._box, self._job = box_class.remote(), job
             self._channels[channel.id] = channel
             if self._thread is None:
@@ -237,7 +238,8 @@ def run_chunks(
     """Run each chunk as one Ray task; hand each answer to `on_answer` as it arrives.
 
     When `on_answer` raises, the error propagates once the events of the chunks that
-    answered are delivered; the other chunks finish unobserved. Ctrl-C cancels them. Events are relayed into `receiver` while the tasks run, and all of a
+    answered are delivered; the other chunks finish unobserved. Ctrl-C cancels them.
+    Events are relayed into `receiver` while the tasks run, and all of a
     chunk's events are delivered before this returns.
 
     Args:

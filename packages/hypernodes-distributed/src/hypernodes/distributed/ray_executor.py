@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from typing_extensions import override
 
 from hypernodes import InvalidArgumentError
-from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_order, run_item
 from hypernodes.distributed import _ray_cluster, _ray_tasks
+from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_order, run_item
 
 if TYPE_CHECKING:
     from types import ModuleType
@@ -92,7 +92,8 @@ class RayExecutor(Executor):
         self.address = address
         self.num_cpus = _amount(num_cpus, "num_cpus")
         self.num_gpus = _amount(num_gpus, "num_gpus")
-        self.resources = {name: _amount(value, f"resources[{name!r}]") or 0.0 for name, value in (resources or {}).items()}
+        given = (resources or {}).items()
+        self.resources = {name: _amount(value, f"resources[{name!r}]") or 0.0 for name, value in given}
         self.runtime_env = dict(runtime_env) if runtime_env is not None else None
         if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1):
             raise InvalidArgumentError(f"RayExecutor(chunksize=...) must be an int >= 1, got {chunksize!r}")
