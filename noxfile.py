@@ -195,3 +195,17 @@ def distributed_spark(session: nox.Session) -> None:
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
     for spark in ("classic", "connect"):
         session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})
+
+
+@nox.session
+def distributed_ray(session: nox.Session) -> None:
+    """hypernodes-distributed's Ray half: RayExecutor and the "ray" RemoteBackend kind on a real local Ray."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
+    session.install("mypy>=1.13")
+    src = "packages/hypernodes-distributed/src/hypernodes/distributed"
+    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
+    mypy_path = {"MYPYPATH": "packages/hypernodes-distributed/src"}
+    session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env=mypy_path)
+    session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
+    session.run("python", "benchmarks/bench_ray.py", "--quick")
+    session.run("python", "examples/ray_example.py")
