@@ -157,5 +157,5 @@ def test_importing_the_distribution_imports_no_engine() -> None:
 
     code = "import sys, hypernodes.distributed as d; assert 'ray' not in sys.modules; print(d.__all__)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == (
-        "['RayExecutor']"
+        "['DaskExecutor', 'RayExecutor', 'RemoteBackend']"
     )

@@ -1,11 +1,7 @@
-"""The "ray" kind of RemoteBackend (RayTarget): the behaviour suite through it, on the session's local Ray."""
+"""The "ray" kind of RemoteBackend (RayTarget), driven directly (see also test_ray_remote_backend.py)."""
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from collections.abc import Iterator
-from pathlib import Path
 from types import ModuleType
 
 import pytest
@@ -13,24 +9,7 @@ import pytest
 from hypernodes import InvalidArgumentError
 from hypernodes.distributed._remote_ray import RayTarget
 from hypernodes.executor import EventReceiver, RunContext, RunPayload, RunRequest
-from hypernodes.testing import ExecutorBehaviourSuite
 from hypernodes.testing.nodes import double
-
-_spec = importlib.util.spec_from_file_location("hn_ray_remote_helper", Path(__file__).with_name("_remote_helper.py"))
-assert _spec is not None and _spec.loader is not None
-helper = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = helper
-_spec.loader.exec_module(helper)
-
-
-@pytest.fixture(name="executor", scope="module")
-def executor_fixture(local_ray: ModuleType) -> Iterator[object]:
-    with helper.ThroughTarget(RayTarget(None)) as executor:
-        yield executor
-
-
-class TestRayTarget(ExecutorBehaviourSuite):
-    """Every behaviour of the suite with each level shipped whole (a map in chunks) to Ray tasks."""
 
 
 def _payload(x: int) -> tuple[RunPayload, RunContext]:
