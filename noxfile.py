@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
-    "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_spark",
+    "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_ray", "distributed_spark",
     "benchmarks",
 ]  # fmt: skip
 
