@@ -152,7 +152,7 @@ class _Relay:
         with self._lock:
             job = ray.get_runtime_context().get_job_id()
             if self._box is None or self._job != job:
-                make_actor = ray.remote(num_cpus=0, max_concurrency=1)  # type: ignore[call-overload]
+                make_actor = ray.remote(num_cpus=0, max_concurrency=1)  # type: ignore[call-overload,unused-ignore]
                 box_class = make_actor(_EventBox)
                 self._box, self._job = box_class.remote(), job
             self._channels[channel.id] = channel
