@@ -14,7 +14,7 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
-    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
+    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal", "install_alone",
     "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_ray", "distributed_spark",
     "benchmarks",
 ]  # fmt: skip
@@ -98,6 +98,22 @@ def release(session: nox.Session) -> None:
     if len(session.posargs) != 1:
         session.error("name the distribution: uv run nox -s release -- hypernodes-daft")
     session.run("uv", "run", "--frozen", "python", "tools/release.py", *session.posargs, external=True)
+
+
+DISTRIBUTIONS = [
+    "hypernodes-core", "hypernodes-executors", "hypernodes-daft", "hypernodes-modal", "hypernodes-distributed",
+]  # fmt: skip
+
+
+@nox.session(python=False)
+@nox.parametrize("dist", DISTRIBUTIONS)
+def install_alone(session: nox.Session, dist: str) -> None:
+    """Build one distribution's wheel, install it alone (core from its own wheel) in a fresh venv, smoke-test it."""
+    out = Path(session.create_tmp()) / "dist"
+    session.run(
+        "uv", "run", "--frozen", "python", "tools/release.py", dist, "--install-alone", "--out", str(out),
+        external=True,
+    )  # fmt: skip
 
 
 @nox.session
