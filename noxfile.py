@@ -38,7 +38,7 @@ def _install(session: nox.Session, *members: str) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """Ruff over the tree and mypy --strict over every package's src/ (in the workspace env)."""
+    """Ruff over the tree and mypy --strict over core's and the executors' src/ (each engine session types its own)."""
     session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
     session.run(
         "uv", "run", "--frozen", "mypy", "--strict",
@@ -168,8 +168,10 @@ def benchmarks(session: nox.Session) -> None:
 
 @nox.session
 def modal(session: nox.Session) -> None:
-    """hypernodes-modal: its tests (offline; the cloud smoke test needs HYPERNODES_MODAL_REMOTE=1 and a token),
-    its doctests, mypy --strict over its src, its example's local path and its benchmark's smoke run."""
+    """hypernodes-modal offline: its tests, doctests, page, mypy --strict, example and benchmark smoke run.
+
+    The cloud smoke test runs only with HYPERNODES_MODAL_REMOTE=1 and a Modal token.
+    """
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-modal")
     session.install("mypy>=1.13")
     session.run(
