@@ -221,7 +221,7 @@ def distributed_ray(session: nox.Session) -> None:
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
     session.install("mypy>=1.13")
     src = "packages/hypernodes-distributed/src/hypernodes/distributed"
-    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
+    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_graph.py", "_ray_cluster.py")
     mypy_path = {"MYPYPATH": "packages/hypernodes-distributed/src"}
     session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env=mypy_path)
     session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
