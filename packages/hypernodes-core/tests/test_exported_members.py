@@ -77,6 +77,7 @@ def test_executor_api_all_is_pinned() -> None:
     assert sorted(api.__all__) == api.__all__
     assert set(api.__all__) == {
         "ConfiguredStep", "EventReceiver", "ExecutionPlan", "Executor", "FunctionStep", "InlineExecutor",
+        "Inputs", "OutputNames", "Outputs",
         "MapRequest", "NestedStep", "Offload", "ReadySet", "RemoteTraceback", "ResourcePool", "RunContext",
         "RunPayload", "RunPipeline", "RunRequest", "SendEvent", "Step", "Values", "dumps", "loads", "map_root",
         "run_batch", "run_in_order", "run_in_thread", "run_item", "run_item_async", "run_payload", "run_root",

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hypernodes._async import run_in_thread, run_sync
+    from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.engine.batch import run_batch, run_step_batch
     from hypernodes.engine.context import RunContext
     from hypernodes.engine.engine import ENGINE as _ENGINE
@@ -67,9 +68,12 @@ __all__ = [
     "Executor",
     "FunctionStep",
     "InlineExecutor",
+    "Inputs",
     "MapRequest",
     "NestedStep",
     "Offload",
+    "OutputNames",
+    "Outputs",
     "ReadySet",
     "RemoteTraceback",
     "ResourcePool",
@@ -100,6 +104,9 @@ __all__ = [
 # Loaded on first use, as concurrent.futures loads its pools: the engine and the config import
 # modules of this package, so importing the engine here would be circular.
 _MODULES: dict[str, str] = {
+    "Inputs": "hypernodes._types",
+    "OutputNames": "hypernodes._types",
+    "Outputs": "hypernodes._types",
     "RunContext": "hypernodes.engine.context",
     "Offload": "hypernodes.engine.engine",
     "ConfiguredStep": "hypernodes.engine.plan",

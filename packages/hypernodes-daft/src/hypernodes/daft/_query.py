@@ -43,8 +43,7 @@ if TYPE_CHECKING:
     from daft import DataFrame, DataType, Series
     from daft.expressions import Expression
     from daft.udf.udf_v2 import Func
-    from hypernodes._types import Outputs
-    from hypernodes.executor import ExecutionPlan, RunContext, Step
+    from hypernodes.executor import ExecutionPlan, Outputs, RunContext, Step
 
 __all__ = ["ROW", "QueryOptions", "StepColumn", "is_native_step", "run_query"]
 

@@ -21,8 +21,7 @@ from hypernodes.executor import EventReceiver, MapRequest, RunPayload, dumps, lo
 
 if TYPE_CHECKING:
     from daft import Series
-    from hypernodes._types import Outputs
-    from hypernodes.executor import RunRequest
+    from hypernodes.executor import Outputs, RunRequest
 
 __all__ = ["run_remote"]
 

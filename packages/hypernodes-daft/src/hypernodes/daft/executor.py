@@ -19,8 +19,7 @@ from hypernodes.daft._worker import run_remote
 from hypernodes.executor import ResourcePool, run_in_order, run_item
 
 if TYPE_CHECKING:
-    from hypernodes._types import Outputs
-    from hypernodes.executor import ExecutionPlan, MapRequest, RunRequest
+    from hypernodes.executor import ExecutionPlan, MapRequest, Outputs, RunRequest
 
 __all__ = ["DaftExecutor"]
 

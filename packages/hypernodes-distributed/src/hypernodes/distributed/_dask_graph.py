@@ -28,8 +28,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
 
     from distributed import Client, Future
-    from hypernodes._types import Outputs
-    from hypernodes.executor import RunContext, RunRequest, Step
+    from hypernodes.executor import Outputs, RunContext, RunRequest, Step
 
 __all__ = ["StepGraph", "is_task_step"]
 

@@ -31,9 +31,8 @@ from hypernodes.executor import run_step as run_step_here
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from hypernodes._types import Outputs
     from hypernodes.distributed._ray_tasks import StepStatus
-    from hypernodes.executor import RunContext, RunRequest, Step
+    from hypernodes.executor import Outputs, RunContext, RunRequest, Step
 
 __all__ = ["StepGraph", "is_task_step"]
 

@@ -23,8 +23,7 @@ from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_orde
 
 if TYPE_CHECKING:
     from distributed import Client, LocalCluster, Security
-    from hypernodes._types import Outputs
-    from hypernodes.executor import MapRequest, RunRequest
+    from hypernodes.executor import MapRequest, Outputs, RunRequest
 
 __all__ = ["DaskExecutor"]
 

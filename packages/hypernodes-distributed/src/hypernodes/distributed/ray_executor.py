@@ -18,8 +18,7 @@ from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_orde
 if TYPE_CHECKING:
     from types import ModuleType
 
-    from hypernodes._types import OutputNames
-    from hypernodes.executor import MapRequest, RunContext, RunRequest
+    from hypernodes.executor import MapRequest, OutputNames, RunContext, RunRequest
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["RayExecutor"]

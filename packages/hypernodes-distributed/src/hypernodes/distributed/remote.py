@@ -42,8 +42,7 @@ from hypernodes.distributed._shipping import ship_user_modules
 from hypernodes.executor import EventReceiver, MapRequest, RunPayload, RunRequest
 
 if TYPE_CHECKING:
-    from hypernodes._types import Inputs, OutputNames, Outputs
-    from hypernodes.executor import RunContext
+    from hypernodes.executor import Inputs, OutputNames, Outputs, RunContext
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["RemoteBackend", "RemoteKind", "RemoteSettings", "Target"]

@@ -28,8 +28,7 @@ from hypernodes.executors._base import LocalExecutor, positive_int
 
 if TYPE_CHECKING:
     from hypernodes import Pipeline, RuntimeConfig
-    from hypernodes._types import Inputs, OutputNames, Outputs
-    from hypernodes.executor import MapRequest, RunRequest, Step
+    from hypernodes.executor import Inputs, MapRequest, OutputNames, Outputs, RunRequest, Step
     from hypernodes.graph.pipeline_node import MapMode
 
     ErrorPolicy = Literal["raise", "continue"]

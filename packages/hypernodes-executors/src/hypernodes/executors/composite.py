@@ -11,8 +11,7 @@ from hypernodes.executor import Executor
 from hypernodes.executors._base import LocalExecutor
 
 if TYPE_CHECKING:
-    from hypernodes._types import Outputs
-    from hypernodes.executor import MapRequest, RunRequest
+    from hypernodes.executor import MapRequest, Outputs, RunRequest
 
 __all__ = ["CompositeExecutor"]
 

@@ -30,8 +30,7 @@ from hypernodes.executors._process_worker import initialize, run_chunk
 if TYPE_CHECKING:
     from multiprocessing.process import BaseProcess
 
-    from hypernodes._types import Outputs
-    from hypernodes.executor import MapRequest, RunContext, RunRequest
+    from hypernodes.executor import MapRequest, Outputs, RunContext, RunRequest
 
 __all__ = ["ProcessPoolExecutor"]
 

@@ -17,8 +17,7 @@ from hypernodes.executors._base import LocalExecutor, positive_int
 from hypernodes.executors._work import AllReady, SharedWork
 
 if TYPE_CHECKING:
-    from hypernodes._types import Outputs
-    from hypernodes.executor import MapRequest, RunRequest, Step
+    from hypernodes.executor import MapRequest, Outputs, RunRequest, Step
 
 __all__ = ["ThreadPoolExecutor"]
 

@@ -18,8 +18,7 @@ from hypernodes.modal.image import HypernodesSource, hypernodes_image, resolve_s
 
 if TYPE_CHECKING:
     import modal
-    from hypernodes._types import Inputs, OutputNames, Outputs
-    from hypernodes.executor import RunContext
+    from hypernodes.executor import Inputs, OutputNames, Outputs, RunContext
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["FUNCTION_NAME", "ModalBackend", "Mode"]
