@@ -25,7 +25,7 @@ Loader = Callable[..., types.ModuleType]
 
 
 def test_all_is_pinned() -> None:
-    assert signature.__all__ == ["code_fingerprint", "node_signature"]
+    assert signature.__all__ == ["CodeFingerprint", "code_fingerprint", "fingerprint_code", "node_signature"]
 
 
 @pytest.fixture(name="load")

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Self, overload
 from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from hypernodes.cache.signature import CodeFingerprint
     from hypernodes.config.runtime import RuntimeConfig
 
 __all__ = ["Node", "node", "normalize_output_name"]
@@ -57,7 +58,7 @@ class Node:
     """
 
     __slots__ = (
-        "_code_hash",
+        "_fingerprint",
         "cache",
         "config",
         "defaults",
@@ -80,7 +81,7 @@ class Node:
     cache: bool
     version: str | None
     config: RuntimeConfig | None
-    _code_hash: str | TypeError | None
+    _fingerprint: CodeFingerprint | None
 
     def __init__(
         self,
@@ -114,7 +115,7 @@ class Node:
         set_(self, "cache", bool(cache))
         set_(self, "version", version)
         set_(self, "config", config)
-        set_(self, "_code_hash", None)
+        set_(self, "_fingerprint", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
@@ -145,24 +146,58 @@ class Node:
 
     @property
     def code_hash(self) -> str:
-        """The fingerprint of the node's code (computed once, on first use).
+        """The fingerprint of the node's code (computed on first use, then kept).
+
+        It is not recomputed per call: :meth:`refresh_code_hash`, called once per run, tells
+        whether what the code refers to changed since.
 
         Raises:
             TypeError: The code refers to a value that cannot be hashed by content (the
                 failure is remembered, so it is not recomputed on every call).
         """
-        code_hash = self._code_hash
-        if code_hash is None:
-            from hypernodes.cache.signature import code_fingerprint  # the cache is optional work
+        fingerprint = self._fingerprint
+        if fingerprint is None:
+            fingerprint = self._fingerprint_code()
+        digest = fingerprint.digest
+        if digest is None:
+            raise TypeError(str(fingerprint.error))  # a fresh error: re-raising one object grows its traceback
+        return digest
 
-            try:
-                code_hash = code_fingerprint(self.func, version=self.version)
-            except TypeError as exc:
-                code_hash = exc
-            object.__setattr__(self, "_code_hash", code_hash)
-        if isinstance(code_hash, TypeError):
-            raise TypeError(str(code_hash))  # a fresh error: re-raising one object grows its traceback
-        return code_hash
+    def refresh_code_hash(self) -> bool:
+        """Forget the code hash if a helper or global the code refers to changed; return whether it did.
+
+        Cheap when nothing changed: it compares the objects names are bound to with the ones
+        the fingerprint saw, and re-encodes only mutable values (a dict, a list, an object),
+        without reading any source. ``Pipeline.run`` and ``map`` call it once per run for
+        every node, so that redefining a helper, or changing a module-level value, in the
+        same process (a notebook) invalidates the node's cache entries. A node whose hash was
+        never computed has nothing to check.
+        """
+        fingerprint = self._fingerprint
+        if fingerprint is None or fingerprint.is_current():
+            return False
+        object.__setattr__(self, "_fingerprint", None)  # recomputed by the next code_hash
+        return True
+
+    def settle_code_hash(self) -> None:
+        """Take the contents of the mutable values the code reads again, at the end of a run.
+
+        So that what the run itself did to them (a node appending to a global list it reads,
+        a helper filling a memo dict) is not mistaken for an edit by the next
+        :meth:`refresh_code_hash`. ``Pipeline.run`` and ``map`` call it after every run.
+        """
+        fingerprint = self._fingerprint
+        if fingerprint is not None and fingerprint.contents:
+            settled = fingerprint.settled()
+            if settled is not fingerprint:
+                object.__setattr__(self, "_fingerprint", settled)
+
+    def _fingerprint_code(self) -> CodeFingerprint:
+        from hypernodes.cache.signature import fingerprint_code  # the cache is optional work
+
+        fingerprint = fingerprint_code(self.func, version=self.version)
+        object.__setattr__(self, "_fingerprint", fingerprint)  # a memo of a derived value, not state
+        return fingerprint
 
     def __cache_key__(self) -> object:
         """Hash a node by its function's code, so a node calling another node sees its edits."""

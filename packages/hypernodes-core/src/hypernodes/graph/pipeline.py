@@ -56,6 +56,7 @@ class Pipeline:
     """
 
     __slots__ = (
+        "_function_nodes",
         "_plan_lock",
         "_plans",
         "config",
@@ -80,6 +81,7 @@ class Pipeline:
     output_names: tuple[str, ...]
     _plans: dict[object, ExecutionPlan]
     _plan_lock: threading.Lock
+    _function_nodes: tuple[Node, ...]  # every function node, nested pipelines' included
 
     def __init__(
         self,
@@ -131,6 +133,7 @@ class Pipeline:
         set_(self, "output_names", output_names)
         set_(self, "_plans", {})
         set_(self, "_plan_lock", threading.Lock())  # guards _plans (plans are built once per output set)
+        set_(self, "_function_nodes", _function_nodes(members))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Pipeline is immutable; use with_config() to derive a new one ({name!r})")
@@ -181,7 +184,13 @@ class Pipeline:
             DependencyError: A required input is missing (before any node runs).
             InvalidArgumentError: An unknown output name or input name.
         """
-        return _engine().run_root(self, {} if inputs is None else inputs, output_name, config)
+        inputs = {} if inputs is None else inputs
+        _check_inputs_mapping(inputs, "run")
+        self.refresh_code_hashes()
+        try:
+            return _engine().run_root(self, inputs, output_name, config)
+        finally:
+            self.settle_code_hashes()
 
     def map(
         self,
@@ -210,7 +219,26 @@ class Pipeline:
             >>> Pipeline(nodes=[double]).map(inputs={"x": [3, 1, 2]}, map_over="x")
             {'doubled': [6, 2, 4]}
         """
-        return _engine().map_root(self, inputs, map_over, map_mode, output_name, config)
+        _check_inputs_mapping(inputs, "map")
+        self.refresh_code_hashes()
+        try:
+            return _engine().map_root(self, inputs, map_over, map_mode, output_name, config)
+        finally:
+            self.settle_code_hashes()
+
+    def refresh_code_hashes(self) -> None:
+        """Let every node (nested ones too) notice a helper or global its code refers to that changed.
+
+        ``run`` and ``map`` call it once per call; an executor's own entry point that starts a
+        root run without them should call it too. See :meth:`Node.refresh_code_hash`.
+        """
+        for member in self._function_nodes:
+            member.refresh_code_hash()
+
+    def settle_code_hashes(self) -> None:
+        """Let the nodes take their referenced values again at the end of a run (see :meth:`Node.settle_code_hash`)."""
+        for member in self._function_nodes:
+            member.settle_code_hash()
 
     # -- derived pipelines -------------------------------------------------------------------
 
@@ -274,6 +302,34 @@ def _engine() -> PipelineExecutionEngine:
 
         _ENGINE = ENGINE
     return _ENGINE
+
+
+def _function_nodes(members: tuple[AnyNode, ...]) -> tuple[Node, ...]:
+    found: dict[int, Node] = {}  # by id: one node may sit in several nested pipelines
+    for member in members:
+        if isinstance(member, Node):
+            found[id(member)] = member
+        else:
+            found.update((id(inner), inner) for inner in member.pipeline._function_nodes)
+    return tuple(found.values())
+
+
+def _check_inputs_mapping(inputs: object, method: str) -> None:
+    """Reject inputs that are not a mapping (a set of names is a common slip) before any node runs."""
+    if isinstance(inputs, Mapping):
+        return
+    if isinstance(inputs, set | frozenset):
+        names = ", ".join(f"{name!r}: ..." for name in sorted(map(str, inputs)))
+        raise InvalidArgumentError(
+            f"{method}(inputs=...) got a set of names, {inputs!r}, but needs a dict of input names to values; "
+            f"pass inputs={{{names}}}",
+            input_name="inputs",
+        )
+    raise InvalidArgumentError(
+        f"{method}(inputs=...) needs a dict of input names to values; got {type(inputs).__name__}. "
+        "Pass e.g. inputs={'text': 'A b'}",
+        input_name="inputs",
+    )
 
 
 def _as_member(item: object) -> AnyNode:
