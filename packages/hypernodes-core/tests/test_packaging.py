@@ -55,6 +55,18 @@ def test_missing_distribution_names_itself(wheel_env: Path) -> None:
     assert "hypernodes-daft" in out.stdout and "pip install hypernodes-daft" in out.stdout
 
 
+def test_missing_subpackage_names_its_distribution(wheel_env: Path) -> None:
+    code = (
+        "try:\n"
+        "    from hypernodes.daft import DaftExecutor\n"
+        "except ImportError as exc:\n"
+        "    print(type(exc).__name__, exc)\n"
+    )
+    out = subprocess.run([str(wheel_env), "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("ModuleNotFoundError No module named 'hypernodes.daft'"), out.stdout
+    assert "pip install hypernodes-daft" in out.stdout
+
+
 def test_wheel_runs_a_pipeline(wheel_env: Path) -> None:
     code = (
         "from hypernodes import node, Pipeline\n"

@@ -19,6 +19,7 @@ from typing import Any
 # workspace each lives in its own src/ directory, so extend the package path to find them.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
+from hypernodes import _siblings
 from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
@@ -64,6 +65,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "RayExecutor": ("hypernodes.distributed", "hypernodes-distributed"),
     "RemoteBackend": ("hypernodes.distributed", "hypernodes-distributed"),
 }
+
+# Without a sibling distribution, importing its subpackage says what to install.
+_siblings.install_finder({module: distribution for module, distribution in _LAZY.values()})
 
 __all__ = [
     "Backend",

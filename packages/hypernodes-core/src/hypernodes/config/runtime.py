@@ -7,6 +7,7 @@ is local to a thread and to an asyncio task) and ``set_default_config`` (process
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -18,6 +19,7 @@ from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.callbacks.dispatch import check_callback_setting
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.executor.base import Executor
 
@@ -102,6 +104,15 @@ class RuntimeConfig:
     retries: int = 0
     timeout: float | None = None
 
+    def __new__(cls, *args: Any, **fields: Any) -> Self:
+        """Reject a field name that does not exist, naming the one meant (before ``__init__``)."""
+        # The dataclass __init__ would reject an unknown field with a bare TypeError; name the
+        # field the caller probably meant instead (replace() comes through here too).
+        unknown = [name for name in fields if name not in _FIELD_NAMES]
+        if unknown:
+            raise InvalidArgumentError(_unknown_field_message(unknown[0]), input_name=unknown[0])
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         if not isinstance(self.backend, Backend):
             raise InvalidArgumentError(
@@ -121,12 +132,8 @@ class RuntimeConfig:
         if isinstance(callbacks, PipelineCallback) or callable(callbacks):
             callbacks = (callbacks,)  # type: ignore[assignment,unused-ignore]
         callbacks = tuple(callbacks)
-        for callback in callbacks:
-            if not (isinstance(callback, PipelineCallback) or callable(callback)):
-                raise InvalidArgumentError(
-                    "RuntimeConfig(callbacks=...) takes PipelineCallback instances or zero-argument "
-                    f"factories, got {type(callback).__name__}"
-                )
+        for index, callback in enumerate(callbacks):
+            check_callback_setting(callback, index)
         object.__setattr__(self, "callbacks", callbacks)
         if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
             raise InvalidArgumentError(
@@ -166,6 +173,17 @@ class RuntimeConfig:
             yield config
         finally:
             _context_config.reset(token)
+
+
+_FIELD_NAMES = ("backend", "executor", "cache", "callbacks", "retries", "timeout")  # pinned by a test
+
+
+def _unknown_field_message(name: str) -> str:
+    close = difflib.get_close_matches(name, _FIELD_NAMES, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    if close == ["retries"]:
+        hint += " (retries counts extra attempts per node call: retries=2 allows three calls in all)"
+    return f"RuntimeConfig has no field {name!r}; its fields: {', '.join(map(repr, _FIELD_NAMES))}.{hint}"
 
 
 def _is_cache_setting(value: object) -> bool:

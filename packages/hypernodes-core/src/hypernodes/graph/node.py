@@ -259,8 +259,9 @@ def _inspect_parameters(
     defaults: dict[str, Any] = {}
     for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            stars = "**" if parameter.kind is parameter.VAR_KEYWORD else "*"
             raise InvalidArgumentError(
-                f"node {node_name!r} takes *{parameter.name}; nodes are wired by parameter name, "
+                f"node {node_name!r} takes {stars}{parameter.name}; nodes are wired by parameter name, "
                 "so list each input as a named parameter",
                 node_name=node_name,
                 input_name=parameter.name,

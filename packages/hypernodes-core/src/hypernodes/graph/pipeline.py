@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
@@ -59,6 +60,7 @@ class Pipeline:
         "_function_nodes",
         "_plan_lock",
         "_plans",
+        "_str_inputs",
         "config",
         "consumers",
         "name",
@@ -82,6 +84,7 @@ class Pipeline:
     _plans: dict[object, ExecutionPlan]
     _plan_lock: threading.Lock
     _function_nodes: tuple[Node, ...]  # every function node, nested pipelines' included
+    _str_inputs: tuple[tuple[str, str], ...]  # (input, node): root inputs a node annotates as str
 
     def __init__(
         self,
@@ -134,6 +137,7 @@ class Pipeline:
         set_(self, "_plans", {})
         set_(self, "_plan_lock", threading.Lock())  # guards _plans (plans are built once per output set)
         set_(self, "_function_nodes", _function_nodes(members))
+        set_(self, "_str_inputs", _str_inputs(root_args, consumers))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Pipeline is immutable; use with_config() to derive a new one ({name!r})")
@@ -186,6 +190,9 @@ class Pipeline:
         """
         inputs = {} if inputs is None else inputs
         _check_inputs_mapping(inputs, "run")
+        for name, node_name in self._str_inputs:
+            if type(inputs.get(name)) in (list, tuple):
+                _warn_list_for_str(self, name, node_name)
         self.refresh_code_hashes()
         try:
             return _engine().run_root(self, inputs, output_name, config)
@@ -314,6 +321,28 @@ def _function_nodes(members: tuple[AnyNode, ...]) -> tuple[Node, ...]:
     return tuple(found.values())
 
 
+def _str_inputs(root_args: tuple[str, ...], consumers: Mapping[str, list[AnyNode]]) -> tuple[tuple[str, str], ...]:
+    """Return (input, node) for the root inputs that a function node annotates as ``str``."""
+    found = []
+    for name in root_args:
+        for member in consumers[name]:
+            annotations = getattr(member.func, "__annotations__", None) if isinstance(member, Node) else None
+            if isinstance(annotations, dict) and annotations.get(name) in (str, "str"):
+                found.append((name, member.name))
+                break
+    return tuple(found)
+
+
+def _warn_list_for_str(pipeline: Pipeline, name: str, node_name: str) -> None:
+    warnings.warn(
+        f"input {name!r} of pipeline {pipeline.name!r} is a list, but node {node_name!r} takes it as str, so "
+        f"the node gets the whole list in one run. To run once per item, use "
+        f"pipeline.map(inputs=..., map_over={name!r})",
+        UserWarning,
+        stacklevel=3,  # the caller of run()
+    )
+
+
 def _check_inputs_mapping(inputs: object, method: str) -> None:
     """Reject inputs that are not a mapping (a set of names is a common slip) before any node runs."""
     if isinstance(inputs, Mapping):
@@ -379,6 +408,13 @@ def unknown_name_error(
 ) -> InvalidArgumentError:
     """Build the error for an unknown output or input name, listing the valid ones."""
     available = ", ".join(repr(c) for c in sorted(choices)) or "(none)"
+    if kind == "output_name" and name in pipeline.root_args:
+        return InvalidArgumentError(
+            f"output_name {name!r} is an input of pipeline {pipeline.name!r}, not an output: run and map return "
+            f"what nodes compute, never the inputs. Outputs: {available}; drop {name!r} from output_name "
+            "(you passed its value yourself)",
+            input_name=name,
+        )
     return InvalidArgumentError(
         f"unknown {kind} {name!r} for pipeline {pipeline.name!r}; available: {available}."
         + did_you_mean(name, choices)
