@@ -37,7 +37,10 @@ def test_the_finder_is_installed_once_and_last() -> None:
     _siblings.install_finder({"hypernodes.daft": "hypernodes-daft"})
     assert [f for f in sys.meta_path if isinstance(f, _siblings.MissingSiblingFinder)] == finders
     assert set(finders[0].distributions) == {
-        "hypernodes.executors", "hypernodes.daft", "hypernodes.modal", "hypernodes.distributed"
+        "hypernodes.executors",
+        "hypernodes.daft",
+        "hypernodes.modal",
+        "hypernodes.distributed",
     }
 
 
