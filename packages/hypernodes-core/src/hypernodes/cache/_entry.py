@@ -106,8 +106,12 @@ class Sealer:
         """
         if self._key is None:
             return zlib.crc32(payload, zlib.crc32(signature))
+        return self._row_hmac(self._key, signature, node_name, payload)
+
+    @staticmethod
+    def _row_hmac(key: bytes, signature: bytes, node_name: bytes, payload: bytes) -> bytes:
         framed = b"%d:%b%d:%b" % (len(signature), signature, len(node_name), node_name)
-        return hmac.digest(self._key, framed + payload, "sha256")
+        return hmac.digest(key, framed + payload, "sha256")
 
     def check_row(self, seal: object, signature: str, node_name: str, payload: bytes) -> None:
         """Raise CorruptEntryError unless `seal` is the row's seal."""
@@ -119,7 +123,8 @@ class Sealer:
             return
         if not isinstance(seal, bytes) or len(seal) != 32:
             raise CorruptEntryError(self._scheme_mismatch())
-        if not hmac.compare_digest(seal, self.row_seal(signature.encode(), node_name.encode(), payload)):
+        expected = self._row_hmac(self._key, signature.encode(), node_name.encode(), payload)
+        if not hmac.compare_digest(seal, expected):
             raise CorruptEntryError(self._bad_seal())
 
     def _bad_seal(self) -> str:
