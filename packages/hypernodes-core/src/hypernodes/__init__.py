@@ -25,6 +25,7 @@ from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.cache.disk import DiskCache
 from hypernodes.cache.memory import MemoryCache
+from hypernodes.cache.remote import FsspecCache
 from hypernodes.cache.spec import CacheSpec
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
@@ -81,6 +82,7 @@ __all__ = [
     "DiskCache",
     "ExecutionPlan",
     "Executor",
+    "FsspecCache",
     "HyperNodesError",
     "InlineExecutor",
     "InvalidArgumentError",

@@ -30,11 +30,14 @@ from hypernodes.errors import InvalidArgumentError
 __all__ = [
     "HEADER",
     "MAGIC",
+    "SUFFIX",
     "CorruptEntryError",
     "EntryWriter",
     "Reporter",
     "Sealer",
     "check_secret_key",
+    "entry_identity",
+    "entry_name",
     "parse_header",
     "verify_entry",
 ]
@@ -45,6 +48,13 @@ MAGIC = b"HNC\x02"  # format 2: a 32-byte seal and its scheme
 HEADER = struct.Struct("<4sBHHQd32s")  # magic, scheme, name length, signature length, payload length, created, seal
 _FIELDS = struct.Struct("<BHHQd")
 _CHECKSUM, _HMAC = 0, 1  # seal schemes
+SUFFIX = ".hnc"
+
+
+def entry_name(signature: str) -> tuple[str, str]:
+    """Return the fan-out directory and file name of `signature`'s entry (``"3f"``, ``"9a0c...e1.hnc"``)."""
+    name = hashlib.blake2b(signature.encode(), digest_size=20).hexdigest()
+    return name[:2], name[2:] + SUFFIX
 
 
 class CorruptEntryError(Exception):
@@ -173,6 +183,25 @@ def parse_header(head: bytes) -> tuple[int, int, float] | None:
     if magic != MAGIC:
         return None
     return name_len, sig_len, created
+
+
+def entry_identity(head: bytes) -> tuple[str, str, float] | None:
+    """Return ``(node name, signature, created)`` from an entry's first bytes, or None.
+
+    `head` must hold the header, the node name and the signature (:func:`parse_header` gives
+    their lengths); an entry that is not one, or too short, gives None.
+    """
+    parsed = parse_header(head)
+    if parsed is None:
+        return None
+    name_len, sig_len, created = parsed
+    names = head[HEADER.size : HEADER.size + name_len + sig_len]
+    if len(names) != name_len + sig_len:
+        return None
+    try:
+        return names[:name_len].decode(), names[name_len:].decode(), created
+    except UnicodeDecodeError:
+        return None
 
 
 class EntryWriter:

@@ -23,17 +23,26 @@ import pickle
 import shutil
 import time
 from collections.abc import Iterator
-from hashlib import blake2b
 from typing import Any
 
-from hypernodes.cache._entry import HEADER, CorruptEntryError, EntryWriter, Reporter, Sealer, parse_header, verify_entry
+from hypernodes.cache._entry import (
+    HEADER,
+    SUFFIX,
+    CorruptEntryError,
+    EntryWriter,
+    Reporter,
+    Sealer,
+    entry_identity,
+    entry_name,
+    parse_header,
+    verify_entry,
+)
 from hypernodes.cache.base import MISSING
 
 __all__ = ["SUFFIX", "FileStore", "FileWriter", "read_entry_header", "remove"]
 
 logger = logging.getLogger(__name__)
 
-SUFFIX = ".hnc"
 _TEMP_SUFFIX = ".tmp"
 _FIRST_READ = 1 << 16  # one read covers a small entry whole
 _STALE_TEMP_SECONDS = 3600.0  # a temporary file this old belongs to a dead writer
@@ -61,8 +70,8 @@ class FileStore:
 
     def path(self, signature: str) -> str:
         """Return the path of `signature`'s entry file."""
-        name = blake2b(signature.encode(), digest_size=20).hexdigest()
-        return f"{self.root}{os.sep}{name[:2]}{os.sep}{name[2:]}{SUFFIX}"
+        directory, name = entry_name(signature)
+        return f"{self.root}{os.sep}{directory}{os.sep}{name}"
 
     # -- lookups ---------------------------------------------------------------------------
     def get(self, signature: str) -> Any:
@@ -227,19 +236,14 @@ def read_entry_header(path: str) -> tuple[str, str, float] | None:
     """Return ``(node name, signature, created)`` from an entry file's header, or None."""
     try:
         with open(path, "rb") as file:
-            parsed = parse_header(file.read(HEADER.size))
+            head = file.read(HEADER.size)
+            parsed = parse_header(head)
             if parsed is None:
                 return None
-            name_len, sig_len, created = parsed
-            names = file.read(name_len + sig_len)
+            head += file.read(parsed[0] + parsed[1])
     except OSError:
         return None
-    if len(names) != name_len + sig_len:
-        return None
-    try:
-        return names[:name_len].decode(), names[name_len:].decode(), created
-    except UnicodeDecodeError:
-        return None
+    return entry_identity(head)
 
 
 def _read_all(fd: int) -> bytes:
