@@ -514,24 +514,8 @@ def targets(results: Results) -> list[Target]:
     if "map" in results:
         made, timings, slow_timings, use = results["map"]
         rate = rates(made, timings, slow_timings)
-        judged.append(
-            Target(
-                what=f"map: {DISK_WARM} rerun",
-                goal=TARGET_WARM_ITEMS_PER_S,
-                value=rate[DISK_WARM],
-                unit="items/s",
-                at_most=False,
-            )
-        )
-        judged.append(
-            Target(
-                what=f"map: {DISK_COLD} run",
-                goal=TARGET_COLD_ITEMS_PER_S,
-                value=rate[DISK_COLD],
-                unit="items/s",
-                at_most=False,
-            )
-        )
+        for tool, goal in ((DISK_WARM, TARGET_WARM_ITEMS_PER_S), (DISK_COLD, TARGET_COLD_ITEMS_PER_S)):
+            judged.append(Target(what=f"map: {tool}", goal=goal, value=rate[tool], unit="items/s", at_most=False))
         if use is not None:
             judged.append(
                 Target(

@@ -44,13 +44,19 @@ def test_the_finder_is_installed_once_and_last() -> None:
     }
 
 
-def test_installed_subpackages_and_other_names_are_not_its_business() -> None:
+def test_other_names_are_not_its_business() -> None:
     finder = _siblings.MissingSiblingFinder({"hypernodes.daft": "hypernodes-daft"})
     assert finder.find_spec("hypernodes.graph", None) is None
     assert finder.find_spec("json", None) is None
-    import hypernodes.executors  # installed in this workspace: found before the finder is asked
-
-    assert hypernodes.executors.__name__ == "hypernodes.executors"
     with pytest.raises(ModuleNotFoundError, match="pip install hypernodes-daft"):
         finder.find_spec("hypernodes.daft", None)
-    assert hypernodes.__name__ == "hypernodes"
+
+
+def test_it_is_asked_only_after_the_real_finders() -> None:
+    import importlib.machinery
+
+    import hypernodes.cache.spec  # found by the path finder: the sibling finder never sees it
+
+    ours = next(i for i, finder in enumerate(sys.meta_path) if isinstance(finder, _siblings.MissingSiblingFinder))
+    assert ours > sys.meta_path.index(importlib.machinery.PathFinder)  # type: ignore[arg-type]
+    assert hypernodes.cache.spec.__name__ == "hypernodes.cache.spec"

@@ -17,6 +17,7 @@ import textwrap
 import threading
 import types
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -166,35 +167,14 @@ def test_bad_arguments_are_rejected(tmp_path: Path) -> None:
 
 
 # -- corruption -------------------------------------------------------------------------------
-def corrupt_by_truncating(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
+def test_a_corrupt_entry_file_is_one_warning_then_a_miss_and_is_rewritten(
+    file_cache: DiskCache, damage: Callable[[bytes], bytes], check_damage_is_caught: Any
+) -> None:
+    def damage_entry() -> None:
+        (path,) = entry_files(file_cache.path)
+        path.write_bytes(damage(path.read_bytes()))
 
-
-def corrupt_by_flipping_a_payload_byte(path: Path) -> None:
-    data = bytearray(path.read_bytes())
-    data[-3] ^= 0xFF
-    path.write_bytes(bytes(data))
-
-
-def corrupt_by_emptying(path: Path) -> None:
-    path.write_bytes(b"")
-
-
-@pytest.mark.parametrize("corrupt", [corrupt_by_truncating, corrupt_by_flipping_a_payload_byte, corrupt_by_emptying])
-def test_a_corrupt_entry_file_is_one_warning_then_a_miss_and_is_rewritten(file_cache: DiskCache, corrupt: Any) -> None:
-    cache = file_cache
-    cache.put("sig", list(range(100)), node_name="n")
-    (path,) = entry_files(cache.path)
-    corrupt(path)
-    with pytest.warns(RuntimeWarning, match="unusable") as record:
-        assert cache.get("sig") is MISSING
-    assert len(record) == 1
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        assert cache.get("sig") is MISSING  # no second warning
-    cache.put("sig", list(range(100)), node_name="n")
-    assert cache.get("sig") == list(range(100))
+    check_damage_is_caught(file_cache, damage_entry)
 
 
 def test_an_entry_under_another_signature_is_not_served(file_cache: DiskCache) -> None:

@@ -57,23 +57,13 @@ def test_file_mode_shares_a_cache_with_a_group(tmp_path: Path) -> None:
         assert mode == (0o770 if (cache.path / name).is_dir() else 0o660), name
 
 
-class _Payload:
-    """A pickle that runs code when loaded: it creates the marker file."""
-
-    def __init__(self, marker: Path) -> None:
-        self.marker = marker
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Path.touch, (self.marker,))
-
-
 @pytest.mark.parametrize("value_size", ["small", "large"])
 def test_a_crafted_entry_with_a_matching_checksum_runs_no_code_in_a_signed_cache(
-    tmp_path: Path, value_size: str
+    tmp_path: Path, value_size: str, crafted_pickle: Any
 ) -> None:
     marker = tmp_path / "code-ran"
     root = tmp_path / "c"
-    crafted: object = _Payload(marker) if value_size == "small" else [LARGE, _Payload(marker)]
+    crafted: object = crafted_pickle(marker) if value_size == "small" else [LARGE, crafted_pickle(marker)]
     attacker = DiskCache(root)  # anyone who can write the directory, without the key
     for signature in ("control", "target"):
         attacker.put(signature, crafted, node_name="n")  # a valid plain checksum

@@ -9,11 +9,9 @@ and runs again: the node must be recomputed, and an unchanged node must not be.
 from __future__ import annotations
 
 import importlib.util
-import itertools
-import sys
 import textwrap
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -24,31 +22,13 @@ from hypernodes.cache.signature import fingerprint_code
 from hypernodes.executor.inline import InlineExecutor
 from hypernodes.testing.recording import RecordingCallback
 
-Loader = Callable[[str, str], types.ModuleType]
+Loader = Callable[[str, str], types.ModuleType]  # the `load` fixture of conftest.py
 
 
 def test_all_is_pinned() -> None:
     assert _freshness.__all__ == ["ABSENT", "CodeFingerprint", "Recorder", "UnknownCode"]
 
 
-@pytest.fixture(name="load")
-def load_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loader]:
-    """Write `source` as module `name` in a fresh directory and import it."""
-    directories = itertools.count()
-
-    def load(name: str, source: str) -> types.ModuleType:
-        directory = tmp_path / f"version{next(directories)}"
-        directory.mkdir()
-        path = directory / f"{name}.py"
-        path.write_text(textwrap.dedent(source))
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, name, module)
-        spec.loader.exec_module(module)
-        return module
-
-    yield load
 
 
 def cell(module: types.ModuleType, source: str) -> None:
