@@ -13,9 +13,9 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "executors", "behaviour", "benchmarks"]
+nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal", "benchmarks"]
 
-CORE = "packages/hypernodes-core[testing,progress,tracing]"
+CORE = "packages/hypernodes-core[testing,progress,tracing,viz]"
 MEMBERS = (
     "packages/hypernodes-executors",
     "packages/hypernodes-daft",
@@ -55,9 +55,17 @@ def core(session: nox.Session) -> None:
     session.install("numpy", "pydantic", "uv", "fsspec>=2023.6", "s3fs>=2023.6", "moto[server]>=5")
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
+        "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",
         "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
     )  # fmt: skip
+
+
+@nox.session
+def example_executor(session: nox.Session) -> None:
+    """The behaviour suite under examples/custom_executor.py, written against hypernodes.executor alone."""
+    _install(session)
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_example_executor.py", *session.posargs)
 
 
 @nox.session
@@ -80,6 +88,21 @@ def behaviour(session: nox.Session, executor: str) -> None:
         *PYTEST, "packages/hypernodes-executors/tests/test_behaviour.py", *session.posargs,
         env={"HYPERNODES_EXECUTOR": executor},
     )  # fmt: skip
+
+
+@nox.session(python=False)
+def release(session: nox.Session) -> None:
+    """Rehearse one distribution's release: `uv run nox -s release -- hypernodes-daft` (see tools/release.py)."""
+    if len(session.posargs) != 1:
+        session.error("name the distribution: uv run nox -s release -- hypernodes-daft")
+    session.run("uv", "run", "--frozen", "python", "tools/release.py", *session.posargs, external=True)
+
+
+@nox.session
+def release_rehearsal(session: nox.Session) -> None:
+    """The release command's own tests: a full release of one distribution rehearsed in a clone."""
+    session.install("pytest")
+    session.run(*PYTEST, "tools/tests", *session.posargs)
 
 
 @nox.session

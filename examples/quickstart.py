@@ -40,7 +40,9 @@ document = Pipeline(nodes=[clean, tokenize, count], name="document")
 # -- one corpus: the document pipeline as a node, mapped over the corpus's documents ----------
 per_document = document.as_node(
     input_mapping={"documents": "text"},  # the outer list `documents` feeds the inner `text`
-    output_mapping={"n_tokens": "lengths"},  # the inner `n_tokens` is exposed as `lengths`
+    # Exactly the mapped outputs are exposed: `n_tokens` as `lengths`, `tokens` under its own
+    # name; the inner `clean` and `n_unique` stay private to the document pipeline.
+    output_mapping={"n_tokens": "lengths", "tokens": "tokens"},
     map_over="documents",  # run `document` once per item; each exposed output becomes a list
     name="per_document",
 )

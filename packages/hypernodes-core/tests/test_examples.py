@@ -37,6 +37,25 @@ EXPECTED_LINES: dict[str, list[str]] = {
         "    after set_default_config(None): default",
         "    explain(config=...): call-site",
     ],
+    "fluent_api_example.py": [
+        "inputs: ('url', 'marks') optional: ['marks']",
+        "run: {'text': '<p>hello from a.example</p>', 'n_words': 3, 'loud': '<P>HELLO FROM A.EXAMPLE</P>!'}",
+        "explain: node",
+        "bound: {'marks': '!!!'} -> <P>HELLO FROM A.EXAMPLE</P>!!!",
+        "  broken.example: failed in 'fetch'",
+        "bounded fetch: timeout=5.0 retries=2",
+        "run_async: 3",
+    ],
+    "callback_frames.py": [
+        "words per sentence: [[1, 2, 3], [3], [1, 1]]",
+        "document 0: 4 node calls",
+        "document 1: 2 node calls",
+        "document 2: 3 node calls",
+    ],
+    "custom_executor.py": [
+        "{'words': ['a', 'b', 'c'], 'n_words': 3, 'shout': 'A B C'}",
+        "{'n_words': [2, 1]}",
+    ],
     "config_hierarchy_example.py": [
         "ran: indexing @ global; embedding x2 items @ global | index = {0: 1.5, 1: 2.75}",
         "ran: indexing @ context; embedding x2 items @ context | index = {0: 1.5, 1: 2.75}",

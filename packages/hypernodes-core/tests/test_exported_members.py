@@ -14,7 +14,7 @@ DESIGN_NAMES = {
     "node", "Node", "Pipeline", "PipelineNode", "RuntimeConfig", "set_default_config", "get_default_config",
     "CacheSpec", "Cache", "DiskCache", "MemoryCache", "PipelineCallback", "CallbackContext", "ProgressCallback",
     "TracingCallback", "Executor", "Backend", "LocalBackend", "PipelineExecutionEngine", "HyperNodesError",
-    "CycleError", "DependencyError", "NodeTimeoutError",
+    "CycleError", "DependencyError", "NodeTimeoutError", "RetryPolicy", "ItemFailure",
 }  # fmt: skip
 
 LAZY_NAMES = {
@@ -27,7 +27,7 @@ def test_all_is_pinned() -> None:
     assert sorted(hypernodes.__all__) == hypernodes.__all__
     assert set(hypernodes.__all__) == DESIGN_NAMES | {
         "ConfigExplanation", "ConfigRow", "ExecutionPlan", "FsspecCache", "InlineExecutor", "InvalidArgumentError",
-        "RunContext", "RunFrame", "SerializationError", "Step", "WorkerCrashedError",
+        "RunContext", "SerializationError", "Step", "WorkerCrashedError",
     }  # fmt: skip
 
 
@@ -69,3 +69,19 @@ def test_import_hypernodes_loads_nothing_heavy() -> None:
     code = f"import sys, hypernodes; print(','.join(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == ""
+
+
+def test_executor_api_all_is_pinned() -> None:
+    import hypernodes.executor as api
+
+    assert sorted(api.__all__) == api.__all__
+    assert set(api.__all__) == {
+        "ConfiguredStep", "EventReceiver", "ExecutionPlan", "Executor", "FunctionStep", "InlineExecutor",
+        "MapRequest", "NestedStep", "Offload", "ReadySet", "RemoteTraceback", "RunContext", "RunPayload",
+        "RunPipeline", "RunRequest", "SendEvent", "Step", "Values", "dumps", "loads", "map_root",
+        "run_in_order", "run_in_thread", "run_item", "run_item_async", "run_payload", "run_root", "run_step",
+        "run_step_async", "run_sync", "step_awaits",
+    }  # fmt: skip
+    for name in api.__all__:
+        assert getattr(api, name) is not None
+    assert set(dir(api)) == set(api.__all__)

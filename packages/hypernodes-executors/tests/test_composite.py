@@ -55,16 +55,18 @@ def test_processes_across_items_and_threads_within_an_item() -> None:
 
 
 def test_a_single_run_goes_to_the_node_executor() -> None:
-    seen: list[str] = []
+    runs: list[str] = []
 
-    @node(output_name="y")
-    def where(x: int) -> int:
-        seen.append(threading.current_thread().name)
-        return x
+    class Recording(InlineExecutor):
+        def run_pipeline(self, request: Any) -> Any:
+            runs.append(request.pipeline.name)
+            return super().run_pipeline(request)
 
-    with CompositeExecutor(map_executor=ThreadPoolExecutor(2), node_executor=AsyncExecutor()) as executor:
-        Pipeline(nodes=[where]).run(inputs={"x": 1}, config=RuntimeConfig(executor=executor))
-    assert seen[0].startswith("hypernodes-async-")
+    with CompositeExecutor(map_executor=ThreadPoolExecutor(2), node_executor=Recording()) as executor:
+        Pipeline(nodes=[node(lambda x: x, output_name="y")], name="single").run(
+            inputs={"x": 1}, config=RuntimeConfig(executor=executor)
+        )
+    assert runs == ["single"]
 
 
 def test_close_closes_both_executors() -> None:
@@ -78,9 +80,20 @@ def test_close_closes_both_executors() -> None:
     assert not any(t.name.startswith(threads.thread_name_prefix) for t in threading.enumerate())
 
 
-def test_map_executor_must_come_from_this_package() -> None:
-    with pytest.raises(ValueError, match=r"map_executor=\.\.\..*got InlineExecutor\(\)"):
-        CompositeExecutor(map_executor=InlineExecutor(), node_executor=AsyncExecutor())  # type: ignore[arg-type]
+def test_map_executor_must_be_an_executor() -> None:
+    with pytest.raises(ValueError, match=r"map_executor=\.\.\..*got 'threads'"):
+        CompositeExecutor(map_executor="threads", node_executor=AsyncExecutor())  # type: ignore[arg-type]
+
+
+def test_any_executor_can_schedule_the_items_of_a_composite() -> None:
+    @node(output_name="y")
+    def where(x: int) -> str:
+        return f"{x}"
+
+    composite = CompositeExecutor(map_executor=InlineExecutor(), node_executor=ThreadPoolExecutor(2))
+    out = Pipeline(nodes=[where]).map(inputs={"x": [1, 2]}, map_over="x", config=RuntimeConfig(executor=composite))
+    assert out == {"y": ["1", "2"]}
+    composite.close()
 
 
 def test_repr_names_both_executors() -> None:

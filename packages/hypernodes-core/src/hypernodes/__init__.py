@@ -32,9 +32,11 @@ from hypernodes.callbacks.context import CallbackContext
 from hypernodes.callbacks.progress import ProgressCallback
 from hypernodes.callbacks.tracing import TracingCallback
 from hypernodes.config.resolution import ConfigExplanation, ConfigRow
+from hypernodes.config.retry import RetryPolicy
 from hypernodes.config.runtime import RuntimeConfig, get_default_config, set_default_config
 from hypernodes.engine.context import RunContext
-from hypernodes.engine.engine import PipelineExecutionEngine, RunFrame
+from hypernodes.engine.engine import PipelineExecutionEngine
+from hypernodes.engine.failures import ItemFailure
 from hypernodes.engine.plan import ExecutionPlan, Step
 from hypernodes.errors import (
     CycleError,
@@ -86,6 +88,7 @@ __all__ = [
     "HyperNodesError",
     "InlineExecutor",
     "InvalidArgumentError",
+    "ItemFailure",
     "LocalBackend",
     "MemoryCache",
     "Node",
@@ -95,8 +98,8 @@ __all__ = [
     "PipelineExecutionEngine",
     "PipelineNode",
     "ProgressCallback",
+    "RetryPolicy",
     "RunContext",
-    "RunFrame",
     "RuntimeConfig",
     "SerializationError",
     "Step",

@@ -138,7 +138,7 @@ def test_the_field_names_of_the_message_are_the_dataclass_fields() -> None:
 
     from hypernodes.config import runtime
 
-    assert tuple(f.name for f in fields(RuntimeConfig)) == runtime._FIELD_NAMES
+    assert tuple(f.name for f in fields(RuntimeConfig)) == runtime._FIELDS
 
 
 class _Quiet(PipelineCallback):

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 from typing_extensions import override
 
 from hypernodes.backend.base import Backend
+from hypernodes.executor.request import MapRequest, RunRequest
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
@@ -28,7 +29,7 @@ class LocalBackend(Backend):
     def run(
         self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
     ) -> Outputs:
-        return ctx.config.executor.run_pipeline(pipeline, inputs, ctx, output_name)
+        return ctx.config.executor.run_pipeline(RunRequest.of(pipeline, inputs, ctx, output_name))
 
     @override
     def map(
@@ -39,7 +40,7 @@ class LocalBackend(Backend):
         ctx: RunContext,
         output_name: OutputNames | None,
     ) -> list[Outputs]:
-        return ctx.config.executor.map_items(pipeline, items, inputs, ctx, output_name)
+        return ctx.config.executor.map_items(MapRequest.of(pipeline, items, inputs, ctx, output_name))
 
     def __repr__(self) -> str:
         return "LocalBackend()"

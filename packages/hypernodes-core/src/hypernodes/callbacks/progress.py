@@ -3,13 +3,20 @@
 Which bars exist, so that output stays readable at any nesting and concurrency:
 
 - A **map** has a bar counting its *items* (not node calls); its postfix shows how many items
-  came entirely from the cache and how many failed. A nested map that runs in several
-  concurrent map items of an enclosing map (same run, same pipeline path) shares one bar whose
-  total grows as each of those maps starts.
+  came entirely from the cache (nested pipelines included) and how many failed.
+- A **nested map inside map items** (the same nested node run by many items of an enclosing
+  map) has one bar for all of them: it lives as long as that enclosing map, and its total
+  grows as each nested map starts, so it accumulates across concurrent and successive outer
+  items instead of restarting.
 - A **pipeline run outside any map item** (the root run, and nested pipelines it calls directly)
   has a bar counting finished nodes (executed, cached or failed); the number of nodes a run
-  will execute is not known in advance, so this bar shows a count, not a percentage.
+  will execute is not known in advance, so this bar shows a count, not a percentage. A nested
+  pipeline node counts as one node, cached when nothing inside it ran.
 - The pipeline runs of **map items** get no bar: only their map's bar advances.
+
+Events are placed by their frame ids (``CallbackContext.frame_id`` and ``parent_frame_id``):
+each frame knows its parent, so a node's outcome reaches the map item it belongs to however
+deep it is nested, and whichever thread or process it came from.
 
 Bars are nested by creation order (tqdm gives each open bar the lowest free line, so a
 nested bar appears under its parent); nested bars disappear when done, top-level bars stay
@@ -23,68 +30,49 @@ no carriage returns or cursor movement.
 
 from __future__ import annotations
 
-import importlib
-import logging
-import sys
 import threading
-import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Any, Literal, TextIO
 
 from typing_extensions import override
 
+from hypernodes.callbacks._bars import Bar, BarDrawer, Style
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
 from hypernodes.errors import InvalidArgumentError
 
 __all__ = ["ProgressCallback"]
 
-logger = logging.getLogger(__name__)
-
-_INSTALL_HINT = 'ProgressCallback needs tqdm: pip install "hypernodes-core[progress]"'
-_BAR_INTERVAL = 0.1  # seconds between redraws of a terminal bar (tqdm's own default)
-_LINE_INTERVAL = 10.0  # seconds between two lines of one bar in a log file
-_NODE_FORMAT = "{desc}: {n_fmt} nodes [{elapsed}{postfix}]"  # the total is unknown: no percentage
-
-_Frame = tuple[str, tuple[str, ...], int | None]  # (run_id, path, item_index)
-_MapKey = tuple[str, tuple[str, ...]]  # (run_id, path)
+_Kind = Literal["run", "map", "item"]
 _Outcome = Literal["executed", "cached", "failed"]
 
 
-@dataclass(slots=True, kw_only=True)
-class _Bar:
-    """One bar's counts; the tqdm object (``handle``) only mirrors them, None in lines mode."""
+class _Frame:
+    """One level of a run as this callback sees it (see ``CallbackContext.frame_id``).
 
-    desc: str
-    unit: Literal["node", "item"]
-    total: int | None
-    depth: int
-    handle: Any
-    started: float
-    last_line: float
-    n: int = 0
-    cached: int = 0
-    failed: int = 0
-    refs: int = 1  # how many maps (or pipeline runs) share this bar; it closes at zero
-    open_items: set[int] = field(default_factory=set)  # for maps: items started, not ended
+    A plain slotted class whose dicts are made on first use: one is built per map item.
+    """
 
-    def postfix(self) -> str:
-        """Return the cached/failed summary (always shown on map bars, when non-zero otherwise)."""
-        if self.unit == "item" or self.cached or self.failed:
-            return f"cached={self.cached}, failed={self.failed}"
-        return ""
+    __slots__ = ("bar", "cached", "children", "executed", "failed", "frame_id", "kind", "name", "nested", "parent",
+                 "shared", "top_map")  # fmt: skip
 
+    def __init__(self, frame_id: str, kind: _Kind, name: str, parent: _Frame | None, top_map: _Frame | None) -> None:
+        self.frame_id = frame_id
+        self.kind = kind  # a pipeline run outside an item, a map, or a map item (and its run)
+        self.name = name  # path[-1]: for a nested level, the name of its node in the parent frame
+        self.parent = parent
+        self.top_map = top_map  # the outermost map above this frame: it owns the shared nested bars
+        self.bar: Bar | None = None  # a run's node bar or a map's item bar (its own, or one it shares)
+        self.executed = 0  # node calls here and in every level below
+        self.cached = 0  # cache hits here and in every level below
+        self.failed = False  # for items: already counted as failed
+        self.children: dict[str, _Frame] | None = None  # the open frames this one started
+        self.nested: dict[str, bool] | None = None  # ended nested levels: node name -> all cached
+        self.shared: dict[tuple[str, ...], Bar] | None = None  # for top maps: nested map bars by path
 
-@dataclass(slots=True)
-class _Item:
-    """What happened so far in one map item, to classify it when it ends."""
-
-    map_key: _MapKey
-    executed: int = 0
-    cached: int = 0
-    failed: bool = False
-    refs: int = 1
+    def is_cached(self) -> bool:
+        """Return whether everything this level ran came from the cache."""
+        return self.executed == 0 and self.cached > 0
 
 
 class ProgressCallback(PipelineCallback):
@@ -113,10 +101,12 @@ class ProgressCallback(PipelineCallback):
         >>> from hypernodes.callbacks.context import CallbackContext
         >>> out = io.StringIO()
         >>> progress = ProgressCallback(file=out, style="lines")
-        >>> ctx = CallbackContext(run_id="r1", pipeline="prep", path=("prep",))
+        >>> ctx = CallbackContext(run_id="r1", pipeline="prep", path=("prep",), frame_id="m")
         >>> progress.on_map_start(ctx, 2)
         >>> for i in range(2):
-        ...     item = CallbackContext(run_id="r1", pipeline="prep", path=("prep",), item_index=i)
+        ...     item = CallbackContext(
+        ...         run_id="r1", pipeline="prep", path=("prep",), item_index=i, frame_id=f"m.{i}", parent_frame_id="m"
+        ...     )
         ...     progress.on_map_item_start(item, i)
         ...     progress.on_node_cached(item, "clean", "sig")
         ...     progress.on_map_item_end(item, i, 0.0)
@@ -131,7 +121,7 @@ class ProgressCallback(PipelineCallback):
         enable: bool = True,
         file: TextIO | None = None,
         leave: bool = True,
-        style: Literal["auto", "bars", "lines"] = "auto",
+        style: Style = "auto",
         interval: float | None = None,
     ) -> None:
         if style not in ("auto", "bars", "lines"):
@@ -141,33 +131,11 @@ class ProgressCallback(PipelineCallback):
         if interval is not None and not interval > 0:
             raise InvalidArgumentError(f"ProgressCallback(interval={interval!r}) must be a positive number of seconds")
         self._enabled = enable
-        self._file = file
-        self._leave = leave
-        self._lock = threading.Lock()  # guards the three dicts below and every bar update
-        self._pipelines: dict[_Frame, _Bar] = {}
-        self._maps: dict[_MapKey, _Bar] = {}
-        self._items: dict[_Frame, _Item] = {}
-        self._tqdm: Any = None  # the tqdm class that draws bars; None in lines mode
-        self._format_meter: Any = None
-        self._interval = _BAR_INTERVAL
-        if not enable:
-            return
-        try:  # imported here so that `import hypernodes` never loads tqdm
-            std = importlib.import_module("tqdm.std")
-            auto = importlib.import_module("tqdm.auto")
-        except ImportError as exc:
-            raise ImportError(_INSTALL_HINT) from exc
-        self._format_meter = std.tqdm.format_meter
-        in_notebook = importlib.import_module("tqdm.autonotebook").tqdm is not std.tqdm
-        if style == "auto":
-            style = "bars" if (in_notebook and file is None) or _is_terminal(file) else "lines"
-        if style == "bars":
-            # a widget cannot go to a given file, so an explicit file gets a text bar
-            self._tqdm = auto.tqdm if file is None else std.tqdm
-        else:
-            self._interval = _LINE_INTERVAL
-        if interval is not None:
-            self._interval = interval
+        self._lock = threading.Lock()  # guards _frames, every frame in it and every bar update
+        self._frames: dict[str, _Frame] = {}  # the open frames by id
+        self._drawer: BarDrawer | None = None
+        if enable:
+            self._drawer = BarDrawer(file=file, leave=leave, style=style, interval=interval)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Only the caller's instance draws: events from workers are relayed to it. A copy sent
@@ -177,263 +145,199 @@ class ProgressCallback(PipelineCallback):
     def close(self) -> None:
         """End every bar still open (for example after an interrupted run); safe to call twice."""
         with self._lock:
-            bars = [*self._pipelines.values(), *self._maps.values()]
-            self._pipelines.clear()
-            self._maps.clear()
-            self._items.clear()
-            for bar in bars:
-                self._end(bar)
+            for frame in [frame for frame in self._frames.values() if frame.parent is None]:
+                self._drop(frame)
 
     # -- pipeline runs -------------------------------------------------------------------
 
     @override
     def on_pipeline_start(self, ctx: CallbackContext, inputs: Mapping[str, Any]) -> None:
-        if not self._enabled or ctx.item_index is not None:
-            return  # runs of map items advance their map's bar only
-        key = (ctx.run_id, ctx.path, None)
+        if self._drawer is None:
+            return
         with self._lock:
-            bar = self._pipelines.get(key)
-            if bar is not None:
-                bar.refs += 1
-            else:
-                self._pipelines[key] = self._open(ctx, "node", None)
+            if ctx.frame_id in self._frames:
+                return  # a map item's run: its item's frame already stands for it
+            frame = self._register(ctx, "run")
+            if frame.top_map is None:  # runs inside map items advance their map's bar only
+                frame.bar = self._drawer.open(ctx.pipeline, "node", None, ctx.depth)
 
     @override
     def on_pipeline_end(self, ctx: CallbackContext, outputs: Mapping[str, Any], duration: float) -> None:
-        if not self._enabled or ctx.item_index is not None:
+        if self._drawer is None:
             return
         with self._lock:
-            self._release_pipeline((ctx.run_id, ctx.path, None))
+            frame = self._frames.get(ctx.frame_id)
+            if frame is not None and frame.kind == "run":
+                self._end_level(frame)
 
     # -- nodes ---------------------------------------------------------------------------
 
     @override
     def on_node_end(self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float) -> None:
-        if self._enabled:
-            self._count_node(ctx, "executed")
-
-    @override
-    def on_nested_pipeline_end(self, ctx: CallbackContext, node: str, duration: float) -> None:
-        # A nested pipeline node fires no on_node_end: it counts as one node of its pipeline.
-        if self._enabled:
+        if self._drawer is not None:
             self._count_node(ctx, "executed")
 
     @override
     def on_node_cached(self, ctx: CallbackContext, node: str, signature: str) -> None:
-        if self._enabled:
+        if self._drawer is not None:
             self._count_node(ctx, "cached")
 
     @override
     def on_node_error(self, ctx: CallbackContext, node: str, error: BaseException) -> None:
-        if self._enabled:
+        if self._drawer is not None:
             self._count_node(ctx, "failed")
+
+    @override
+    def on_nested_pipeline_end(self, ctx: CallbackContext, node: str, duration: float) -> None:
+        # A nested pipeline node counts as one node of its run's bar: cached if nothing in it ran.
+        # Its inner nodes have already been counted for the item it belongs to.
+        drawer = self._drawer
+        if drawer is None:
+            return
+        with self._lock:
+            frame = self._frames.get(ctx.frame_id)
+            if frame is None:
+                return
+            cached = False if frame.nested is None else frame.nested.pop(node, False)
+            if frame.kind == "run" and frame.bar is not None:
+                drawer.advance(frame.bar, cached=cached)
 
     # -- maps ----------------------------------------------------------------------------
 
     @override
     def on_map_start(self, ctx: CallbackContext, total: int) -> None:
-        if not self._enabled:
+        drawer = self._drawer
+        if drawer is None:
             return
-        key = (ctx.run_id, ctx.path)
         with self._lock:
-            bar = self._maps.get(key)
-            if bar is None:
-                self._maps[key] = self._open(ctx, "item", total)
+            frame = self._register(ctx, "map")
+            owner = frame.top_map
+            if owner is None:
+                frame.bar = drawer.open(ctx.pipeline, "item", total, ctx.depth)
                 return
-            # the same nested map running in concurrent items of an enclosing map: one bar
-            bar.refs += 1
-            bar.total = (bar.total or 0) + total
-            if bar.handle is not None:
-                bar.handle.total = bar.total
-                bar.handle.refresh()
+            # A nested map in items of an enclosing map: one bar for all of them, kept by the
+            # outermost map, so it accumulates over concurrent and successive items.
+            if owner.shared is None:
+                owner.shared = {}
+            bar = owner.shared.get(ctx.path)
+            if bar is None:
+                bar = owner.shared[ctx.path] = drawer.open(ctx.pipeline, "item", total, ctx.depth)
+            else:
+                drawer.grow(bar, total)
+            frame.bar = bar
 
     @override
     def on_map_item_start(self, ctx: CallbackContext, index: int) -> None:
-        if not self._enabled:
+        if self._drawer is None:
             return
-        map_key = (ctx.run_id, ctx.path)
-        key = (ctx.run_id, ctx.path, index)
         with self._lock:
-            item = self._items.get(key)
-            if item is not None:
-                item.refs += 1
-            else:
-                self._items[key] = _Item(map_key)
-            bar = self._maps.get(map_key)
-            if bar is not None:
-                bar.open_items.add(index)
+            self._register(ctx, "item")
 
     @override
     def on_map_item_end(self, ctx: CallbackContext, index: int, duration: float) -> None:
-        if not self._enabled:
+        drawer = self._drawer
+        if drawer is None:
             return
-        key = (ctx.run_id, ctx.path, index)
         with self._lock:
-            item = self._items.get(key)
-            if item is None:
+            item = self._frames.get(ctx.frame_id)
+            if item is None or item.kind != "item":
                 return
-            item.refs -= 1
-            bar = self._maps.get(item.map_key)
-            if item.refs <= 0:
-                del self._items[key]
-                if bar is not None:
-                    bar.open_items.discard(index)
+            self._drop(item)
+            bar = None if item.parent is None else item.parent.bar
             if bar is not None and not item.failed:  # a failed item was counted when it failed
-                self._advance(bar, cached=item.cached > 0 and item.executed == 0)
+                drawer.advance(bar, cached=item.is_cached())
 
     @override
     def on_map_end(self, ctx: CallbackContext, duration: float) -> None:
-        if not self._enabled:
+        if self._drawer is None:
             return
-        key = (ctx.run_id, ctx.path)
         with self._lock:
-            bar = self._maps.get(key)
-            if bar is None:
-                return
-            bar.refs -= 1
-            if bar.refs > 0:
-                return
-            self._end_below(ctx.run_id, ctx.path)
-            self._drop_map(key)
-            self._end(bar)
+            frame = self._frames.get(ctx.frame_id)
+            if frame is not None and frame.kind == "map":
+                self._end_level(frame)
 
     # -- helpers (called with the lock held) ---------------------------------------------
 
+    def _register(self, ctx: CallbackContext, kind: _Kind) -> _Frame:
+        parent_id = ctx.parent_frame_id
+        parent = None if parent_id is None else self._frames.get(parent_id)
+        # No parent: a root, or the first level this callback sees (of a nested config it is in).
+        top_map = None if parent is None else parent.top_map or (parent if parent.kind == "map" else None)
+        frame = _Frame(ctx.frame_id, kind, ctx.path[-1], parent, top_map)
+        self._frames[ctx.frame_id] = frame
+        if parent is not None:
+            if parent.children is None:
+                parent.children = {}
+            parent.children[ctx.frame_id] = frame
+        return frame
+
     def _count_node(self, ctx: CallbackContext, outcome: _Outcome) -> None:
+        drawer = self._drawer
+        assert drawer is not None
         with self._lock:
-            if ctx.item_index is None:
-                key = (ctx.run_id, ctx.path, None)
-                bar = self._pipelines.get(key)
-                if bar is not None:
-                    self._advance(bar, cached=outcome == "cached", failed=outcome == "failed")
-                    if outcome == "failed":  # the run raises: no end hook comes for it or what it runs
-                        self._end_below(ctx.run_id, ctx.path)
-                        self._release_pipeline(key)
+            frame = self._frames.get(ctx.frame_id)
+            if frame is None:  # a level that already failed, or one this callback never saw start
                 return
-            item = self._find_item(ctx)
-            if item is None:
-                return
-            if outcome == "executed":
-                item.executed += 1
+            level: _Frame | None = frame
+            if outcome == "executed":  # every enclosing level counts what ran below it
+                while level is not None:
+                    level.executed += 1
+                    level = level.parent
             elif outcome == "cached":
-                item.cached += 1
-            elif not item.failed:  # an error also fails the nodes that enclose it: count it once
-                item.failed = True
-                bar = self._maps.get(item.map_key)
-                if bar is not None:
-                    self._advance(bar, failed=True)
+                while level is not None:
+                    level.cached += 1
+                    level = level.parent
+            if frame.bar is not None and frame.kind == "run":
+                drawer.advance(frame.bar, cached=outcome == "cached", failed=outcome == "failed")
+            if outcome == "failed":
+                self._fail(frame)
 
-    def _find_item(self, ctx: CallbackContext) -> _Item | None:
-        # A nested pipeline keeps the item index of the map item that runs it, so the item a
-        # node belongs to is the innermost open item along its path.
-        items = self._items
-        for end in range(len(ctx.path), 0, -1):
-            item = items.get((ctx.run_id, ctx.path[:end], ctx.item_index))
-            if item is not None:
-                return item
-        return None
+    def _fail(self, frame: _Frame) -> None:
+        """Count the failure of a node in `frame` for its map item, and end the level it ends."""
+        item: _Frame | None = frame
+        while item is not None and item.kind != "item":
+            item = item.parent
+        if item is not None and not item.failed:  # an error also fails the levels around it: count it once
+            item.failed = True
+            if item.parent is not None and item.parent.bar is not None:
+                self._drawer.advance(item.parent.bar, failed=True)  # type: ignore[union-attr]
+        if frame.kind != "map":  # the error propagates: this run (or item) gets no end hook
+            self._drop(frame)
 
-    def _open(self, ctx: CallbackContext, unit: Literal["node", "item"], total: int | None) -> _Bar:
-        now = time.monotonic()
-        bar = _Bar(
-            desc=ctx.pipeline,
-            unit=unit,
-            total=total,
-            depth=ctx.depth,
-            handle=None,
-            started=now,
-            last_line=now,
-        )
-        if self._tqdm is not None:
-            bar.handle = self._tqdm(
-                total=total,
-                desc=ctx.pipeline,
-                unit=unit,
-                leave=self._leave and ctx.depth == 0,
-                file=self._file,
-                mininterval=self._interval,
-                dynamic_ncols=True,
-                bar_format=_NODE_FORMAT if unit == "node" else None,
-                postfix=bar.postfix() or None,  # a string: tqdm shows it as is
-            )
-        return bar
+    def _end_level(self, frame: _Frame) -> None:
+        """End a run or a map that succeeded: tell its parent how it went, then end its bars."""
+        parent = frame.parent
+        if parent is not None:
+            if parent.nested is None:
+                parent.nested = {}
+            parent.nested[frame.name] = frame.is_cached()
+        self._drop(frame)
 
-    def _advance(self, bar: _Bar, *, cached: bool = False, failed: bool = False) -> None:
-        bar.n += 1
-        bar.cached += cached
-        bar.failed += failed
-        handle = bar.handle
-        if handle is None:
-            if time.monotonic() - bar.last_line >= self._interval:
-                self._write_line(bar)
-            return
-        if cached or failed:
-            handle.set_postfix_str(bar.postfix(), refresh=False)
-        handle.update(1)
+    def _drop(self, frame: _Frame) -> None:
+        """Forget `frame` and every level below it, ending the bars they own, innermost first."""
+        drawer = self._drawer
+        assert drawer is not None
+        bars: list[Bar] = []
+        self._forget(frame, bars)
+        if frame.parent is not None and frame.parent.children is not None:
+            frame.parent.children.pop(frame.frame_id, None)
+        for bar in bars:
+            drawer.end(bar)
 
-    def _release_pipeline(self, key: _Frame) -> None:
-        bar = self._pipelines.get(key)
-        if bar is None:
-            return
-        bar.refs -= 1
-        if bar.refs <= 0:
-            del self._pipelines[key]
-            self._end(bar)
-
-    def _drop_map(self, key: _MapKey) -> _Bar:
-        bar = self._maps.pop(key)
-        for index in bar.open_items:  # failed items never end: forget them with their map
-            self._items.pop((key[0], key[1], index), None)
-        return bar
-
-    def _end_below(self, run_id: str, path: tuple[str, ...]) -> None:
-        # Bars of maps and nested runs under `path` that are still open when it ends lost their
-        # end hooks (a failure propagated through them): end them, innermost first.
-        depth = len(path)
-
-        def is_below(key_run: str, key_path: tuple[str, ...]) -> bool:
-            return key_run == run_id and len(key_path) > depth and key_path[:depth] == path
-
-        stale = [self._drop_map(key) for key in [k for k in self._maps if is_below(*k)]]
-        stale += [self._pipelines.pop(k) for k in [k for k in self._pipelines if is_below(k[0], k[1])]]
-        for bar in sorted(stale, key=lambda bar: -bar.depth):
-            self._end(bar)
-
-    def _end(self, bar: _Bar) -> None:
-        if bar.handle is None:
-            self._write_line(bar)
-        else:
-            bar.handle.close()
-
-    def _write_line(self, bar: _Bar) -> None:
-        now = time.monotonic()
-        bar.last_line = now
-        postfix = bar.postfix()
-        line = self._format_meter(
-            bar.n,
-            bar.total,
-            now - bar.started,
-            prefix="  " * bar.depth + bar.desc,
-            ascii=True,
-            unit=bar.unit,
-            postfix=postfix or None,
-            bar_format=_NODE_FORMAT if bar.unit == "node" else None,
-        )
-        out = self._file if self._file is not None else sys.stderr
-        try:
-            out.write(line + "\n")
-            out.flush()
-        except (OSError, ValueError) as exc:  # a closed or broken stream must not break the run
-            logger.debug("ProgressCallback could not write to %r: %r", out, exc)
+    def _forget(self, frame: _Frame, bars: list[Bar]) -> None:
+        if frame.children:  # left open only when end hooks were lost
+            for child in list(frame.children.values()):
+                self._forget(child, bars)
+            frame.children = None
+        if self._frames.get(frame.frame_id) is frame:
+            del self._frames[frame.frame_id]
+        if frame.shared:
+            bars += sorted(frame.shared.values(), key=lambda bar: -bar.depth)
+            frame.shared = None
+        if frame.bar is not None and frame.top_map is None:  # a shared bar ends with its owner
+            bars.append(frame.bar)
+            frame.bar = None
 
 
 def _disabled_copy() -> ProgressCallback:
     return ProgressCallback(enable=False)
-
-
-def _is_terminal(file: TextIO | None) -> bool:
-    stream = file if file is not None else sys.stderr
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, OSError, ValueError):
-        return False

@@ -1,14 +1,17 @@
 """Relay callback events out of a worker and replay them in the caller (machinery, *not* a public API).
 
 Hooks fire in the caller's process whatever the executor. A worker process (or a cluster
-task) therefore does not call callbacks itself: its run context is rebuilt with
-:meth:`RunContext.for_worker <hypernodes.engine.context.RunContext.for_worker>`, whose
-dispatcher is a :class:`RelayDispatcher` that hands every event to a sink. The sink encodes
+task, a container) therefore does not call callbacks itself. When a run payload is pickled,
+the callbacks of every config in it are replaced by a :class:`RelayedCallbacks` token that
+names them in the caller; in the worker, the dispatcher of such a config is a
+:class:`RelayDispatcher` that hands every event, with its token, to a sink. The sink encodes
 the event with :func:`encode_event` and sends it to the caller, which decodes it with
-:func:`decode_event` and dispatches it with :func:`replay`::
+:func:`decode_event` and dispatches it to the callbacks the token names::
 
-    worker:  engine ──emit──▶ RelayDispatcher ──▶ sink ──encode_event──▶ bytes ──▶ (queue, pipe)
-    caller:  bytes ──decode_event──▶ replay ──▶ the caller's CallbackDispatcher ──▶ callbacks
+    worker:  engine ──emit──▶ RelayDispatcher ──▶ sink ──encode_event──▶ bytes ──▶ (queue, pipe, ...)
+    caller:  bytes ──decode_event──▶ token's CallbackDispatcher ──▶ callbacks
+
+So a nested level's events go to the callbacks of *that level's* config, wherever it ran.
 
 A value in an event that cannot be pickled (a node input holding a lock, a socket, ...) is
 replaced by an :class:`UnpicklableValue` that shows its type and ``repr``: observing a run
@@ -25,13 +28,14 @@ import warnings
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
 from hypernodes.callbacks.dispatch import CallbackDispatcher
 
 if TYPE_CHECKING:
     from hypernodes.engine.context import EventSink
 
-__all__ = ["RelayDispatcher", "UnpicklableValue", "decode_event", "encode_event", "replay"]
+__all__ = ["RelayDispatcher", "RelayedCallbacks", "UnpicklableValue", "decode_event", "encode_event", "replay"]
 
 logger = logging.getLogger(__name__)
 
@@ -41,38 +45,60 @@ Dumps = Callable[[Any], bytes]
 Loads = Callable[[bytes], Any]
 
 
-class RelayDispatcher(CallbackDispatcher):
-    """Forward every hook call to a sink instead of calling callbacks (the worker side).
+class RelayedCallbacks(PipelineCallback):
+    """Stands in, in a worker, for the callbacks of one config that stay in the caller.
 
-    The sink receives ``(hook, ctx, args)``. A sink that raises is reported once as a
-    ``RuntimeWarning`` (later failures are logged at debug level); the run goes on.
-    Thread safe as long as the sink is.
-
-    >>> events = []
-    >>> relay = RelayDispatcher(lambda hook, ctx, args: events.append((hook, args)))
-    >>> relay.emit("on_map_item_start", CallbackContext(run_id="r", pipeline="p", path=("p",)), 3)
-    >>> events
-    [('on_map_item_start', (3,))]
+    Attributes:
+        token: Names those callbacks in the caller (see ``EventReceiver``).
+        hooks: The hooks they implement: the only events worth sending.
     """
 
-    __slots__ = ("_sink", "_sink_failed", "_sink_lock")
+    def __init__(self, token: int, hooks: frozenset[str]) -> None:
+        self.token = token
+        self.hooks = hooks
 
-    def __init__(self, sink: EventSink) -> None:
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (RelayedCallbacks, (self.token, self.hooks))
+
+    def __repr__(self) -> str:
+        return f"<callbacks #{self.token} (in the caller)>"
+
+
+class RelayDispatcher(CallbackDispatcher):
+    """Forward hook calls to a sink instead of calling callbacks (the worker side).
+
+    The sink receives ``(token, hook, ctx, args)``; only the hooks the caller's callbacks
+    implement are sent. A sink that raises is reported once as a ``RuntimeWarning`` (later
+    failures are logged at debug level); the run goes on. Thread safe as long as the sink is.
+
+    >>> events = []
+    >>> relay = RelayDispatcher(lambda token, hook, ctx, args: events.append((token, hook, args)),
+    ...                         RelayedCallbacks(7, frozenset({"on_map_item_start"})))
+    >>> relay.emit("on_map_item_start", CallbackContext(run_id="r", pipeline="p", path=("p",)), 3)
+    >>> relay.emit("on_node_start", CallbackContext(run_id="r", pipeline="p", path=("p",)), "n", {})
+    >>> events
+    [(7, 'on_map_item_start', (3,))]
+    """
+
+    __slots__ = ("_relayed", "_sink", "_sink_failed", "_sink_lock")
+
+    def __init__(self, sink: EventSink, relayed: RelayedCallbacks) -> None:
         super().__init__(())
         self._sink = sink
+        self._relayed = relayed
         self._sink_failed = False
         self._sink_lock = threading.Lock()  # guards _sink_failed
 
     def wants(self, hook: str) -> bool:
-        """Return True: the caller decides which events it listens to."""
-        return True
+        """Return whether the caller's callbacks implement `hook`."""
+        return hook in self._relayed.hooks
 
     def emit(self, hook: str, ctx: CallbackContext | None, *args: Any) -> None:
         """Hand the event to the sink."""
-        if ctx is None:  # never the case when a dispatcher exists (see CallbackDispatcher.emit)
+        if ctx is None or hook not in self._relayed.hooks:
             return
         try:
-            self._sink(hook, ctx, args)
+            self._sink(self._relayed.token, hook, ctx, args)
         except Exception as exc:  # relaying an event must never break a run
             with self._sink_lock:
                 first, self._sink_failed = not self._sink_failed, True
@@ -114,7 +140,7 @@ class UnpicklableValue:
 
 
 def encode_event(
-    hook: str, ctx: CallbackContext, args: tuple[Any, ...], dumps: Dumps = pickle.dumps
+    token: int, hook: str, ctx: CallbackContext, args: tuple[Any, ...], dumps: Dumps = pickle.dumps
 ) -> bytes:
     """Serialise one event; values that `dumps` cannot handle become :class:`UnpicklableValue`.
 
@@ -122,15 +148,17 @@ def encode_event(
     """
     portable_ctx = dataclasses.replace(ctx, state={})
     try:
-        return dumps((hook, portable_ctx, args))
+        return dumps((token, hook, portable_ctx, args))
     except Exception:  # find the culprits; everything else is sent as is
-        return dumps((hook, portable_ctx, tuple(_portable(arg, dumps) for arg in args)))
+        return dumps((token, hook, portable_ctx, tuple(_portable(arg, dumps) for arg in args)))
 
 
-def decode_event(blob: bytes, loads: Loads = pickle.loads) -> tuple[str, CallbackContext, tuple[Any, ...]]:
-    """Return ``(hook, ctx, args)`` from bytes made by :func:`encode_event`."""
-    hook, ctx, args = loads(blob)
-    return hook, ctx, args
+def decode_event(
+    blob: bytes, loads: Loads = pickle.loads
+) -> tuple[int, str, CallbackContext, tuple[Any, ...]]:
+    """Return ``(token, hook, ctx, args)`` from bytes made by :func:`encode_event`."""
+    token, hook, ctx, args = loads(blob)
+    return token, hook, ctx, args
 
 
 def replay(

@@ -15,11 +15,20 @@ The span tree of one run (names in quotes, parents above children)::
 
 ``Pipeline.map`` at the root gives a "map" span as the root, with the same items below it.
 
-Every span is started with an explicit parent kept in this callback's own tables, keyed by
-``(run_id, path, item_index)`` and the node name, never with the thread's "current span":
-hooks of parallel items arrive from several threads, and events from worker processes are
-replayed later in the caller's thread. Only the root span takes the context that is current
-when the run starts, so a run inside a traced request joins the request's trace.
+Every span is started with an explicit parent found by the context's frame ids, never with
+the thread's "current span": hooks of parallel items arrive from several threads, and events
+from worker processes are replayed later in the caller's thread. Each level of a run is a
+frame (``CallbackContext.frame_id``) whose parent frame is ``parent_frame_id``, so:
+
+* a map item's span is a child of the map span of its parent frame;
+* a pipeline run's span is a child of its frame's map item span (a map item's run), or of the
+  node span of ``path[-1]`` in its parent frame (a nested pipeline's run);
+* a nested map's span is a child of the node span of ``path[-1]`` in its parent frame;
+* a node's span is a child of its frame's pipeline (or map item) span.
+
+Only a span whose parent this callback never saw (the root, or the first level of a config
+this callback belongs to) takes the context that is current when it starts, so a run inside
+a traced request joins the request's trace.
 
 A span starts when its start hook fires and lasts the ``duration`` its end hook reports, so
 replayed events keep their true durations. A node that raises gets its exception recorded and
@@ -53,9 +62,8 @@ logger = logging.getLogger(__name__)
 
 _INSTALL_HINT = 'TracingCallback needs opentelemetry-api: pip install "hypernodes-core[tracing]"'
 
-_Frame = tuple[str, tuple[str, ...], int | None]  # (run_id, path, item_index): one pipeline run
 _Kind = Literal["pipeline", "map", "item", "node"]
-_Slot = tuple[_Kind, _Frame, str]  # the node name for nodes, "" otherwise
+_Slot = tuple[_Kind, str, str]  # (kind, frame id, node name); the name is "" but for nodes
 _Attributes = dict[str, "AttributeValue"]
 _Ended = list[tuple["Span", int]]  # spans to end once the lock is released, children first
 
@@ -63,25 +71,18 @@ _Ended = list[tuple["Span", int]]  # spans to end once the lock is released, chi
 class _Scope:
     """One open span and where it sits in the tree of open spans."""
 
-    __slots__ = (
-        "children",
-        "closed",
-        "context",
-        "failed_items",
-        "merged",
-        "opened_by",
-        "parent",
-        "slot",
-        "span",
-        "start_ns",
-    )
+    __slots__ = ("children", "closed", "context", "failed_items", "merged", "opened_by", "parent", "run_id", "slot",
+                 "span", "start_ns")  # fmt: skip
 
-    def __init__(self, span: Span, context: Context, slot: _Slot, parent: _Scope | None, start_ns: int) -> None:
+    def __init__(
+        self, span: Span, context: Context, slot: _Slot, parent: _Scope | None, start_ns: int, run_id: str
+    ) -> None:
         self.span = span
         self.context = context  # carries the span: what its children are started in
         self.slot = slot
         self.parent = parent
         self.start_ns = start_ns
+        self.run_id = run_id
         self.children: set[_Scope] = set()
         self.closed = False
         self.opened_by = "node"  # for node spans: the start hook that opened it, "node" or "nested"
@@ -92,13 +93,14 @@ class _Scope:
 class TracingCallback(PipelineCallback):
     """Emit OpenTelemetry spans for a run; the module docstring draws the span tree.
 
-    Attributes on every span: ``hypernodes.run_id``, ``hypernodes.pipeline``,
-    ``hypernodes.path`` (a sequence of pipeline names), ``hypernodes.depth`` and, inside a map,
-    ``hypernodes.item_index``. Node spans add ``hypernodes.node``, ``hypernodes.cached`` and
-    ``hypernodes.signature`` (for cache hits); a node running a nested pipeline has
-    ``hypernodes.nested``. Map spans add ``hypernodes.total`` and ``hypernodes.failed_items``.
-    Ended spans carry ``hypernodes.duration`` in seconds. Values are recorded only with
-    `record_values`, as ``hypernodes.input.<name>`` / ``hypernodes.output.<name>``. Thread safe.
+    Attributes on every span: ``hypernodes.run_id``, ``hypernodes.frame_id``,
+    ``hypernodes.pipeline``, ``hypernodes.path`` (a sequence of pipeline names),
+    ``hypernodes.depth`` and, inside a map, ``hypernodes.item_index``. Node spans add
+    ``hypernodes.node``, ``hypernodes.cached`` and ``hypernodes.signature`` (for cache hits);
+    a node running a nested pipeline has ``hypernodes.nested``. Map spans add
+    ``hypernodes.total`` and ``hypernodes.failed_items``. Ended spans carry
+    ``hypernodes.duration`` in seconds. Values are recorded only with `record_values`, as
+    ``hypernodes.input.<name>`` / ``hypernodes.output.<name>``. Thread safe.
 
     Args:
         tracer_provider: Where spans go; None uses the global provider (``opentelemetry.trace``).
@@ -126,15 +128,13 @@ class TracingCallback(PipelineCallback):
         self._tracer: Tracer = trace.get_tracer(tracer_name, tracer_provider=tracer_provider)
         self._in_context: Callable[[Span, Context | None], Context] = trace.set_span_in_context
         self._current_context: Callable[[], Context] = otel_context.get_current
-        self._empty_context: Callable[[], Context] = otel_context.Context
         self._error_status: Callable[[str], Status] = functools.partial(trace.Status, trace.StatusCode.ERROR)
         self._tracer_name = tracer_name
         self._record_values = record_values
         self._max_value_length = max(max_value_length, 8)
-        self._lock = threading.Lock()  # guards the three tables below and the scopes in them
-        self._open: dict[_Slot, list[_Scope]] = {}  # a list: equal keys may overlap (see _nested)
-        self._nested: dict[tuple[str, tuple[str, ...]], list[_Scope]] = {}  # (run_id, path) -> nodes
-        self._roots: dict[str, _Scope] = {}  # run_id -> the run's root span
+        self._lock = threading.Lock()  # guards the two tables below and the scopes in them
+        self._open: dict[_Slot, list[_Scope]] = {}  # a list: a lost end hook must not hide a later span
+        self._roots: dict[str, _Scope] = {}  # run_id -> the run's open root span (depth 0)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Events from workers are relayed to this instance. A copy sent to a worker inside a
@@ -158,19 +158,16 @@ class TracingCallback(PipelineCallback):
         attributes = self._attributes(ctx)
         self._add_values(attributes, "hypernodes.input.", inputs)
         start_ns = time.time_ns()
-        frame = _frame(ctx)
         with self._lock:
-            parent = self._top(("item", frame, "")) if ctx.item_index is not None else None
-            if parent is None and ctx.depth > 0:
-                enclosing: _Frame = (ctx.run_id, ctx.path[:-1], ctx.item_index)
-                parent = self._enclosing_node(ctx) or self._top(("pipeline", enclosing, ""))
-            self._start(("pipeline", frame, ""), f"pipeline {ctx.pipeline}", parent, attributes, start_ns, ctx)
+            # a map item's run, else a nested pipeline's run (under its node), else a root
+            parent = self._top(("item", ctx.frame_id, "")) or self._enclosing(ctx)
+            self._start(("pipeline", ctx.frame_id, ""), f"pipeline {ctx.pipeline}", parent, attributes, start_ns, ctx)
 
     @override
     def on_pipeline_end(self, ctx: CallbackContext, outputs: Mapping[str, Any], duration: float) -> None:
         attributes: _Attributes = {"hypernodes.duration": duration}
         self._add_values(attributes, "hypernodes.output.", outputs)
-        self._finish(("pipeline", _frame(ctx), ""), attributes, duration)
+        self._finish(("pipeline", ctx.frame_id, ""), attributes, duration)
 
     # -- nodes ---------------------------------------------------------------------------
 
@@ -190,17 +187,14 @@ class TracingCallback(PipelineCallback):
     def on_node_end(self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float) -> None:
         attributes: _Attributes = {"hypernodes.duration": duration}
         self._add_values(attributes, "hypernodes.output.", outputs)
-        self._finish(("node", _frame(ctx), node), attributes, duration)
+        self._finish(("node", ctx.frame_id, node), attributes, duration)
 
     @override
     def on_nested_pipeline_end(self, ctx: CallbackContext, node: str, duration: float) -> None:
-        slot: _Slot = ("node", _frame(ctx), node)
+        slot: _Slot = ("node", ctx.frame_id, node)
         with self._lock:
             scope = self._top(slot)
-            if scope is None:
-                return
-            if scope.opened_by == "node":  # on_node_end ends it; the nested run is over, though
-                self._unlist_nested(scope)
+            if scope is None or scope.opened_by == "node":  # on_node_end ends a span on_node_start opened
                 return
         self._finish(slot, {"hypernodes.duration": duration}, duration)
 
@@ -211,10 +205,10 @@ class TracingCallback(PipelineCallback):
         now = time.time_ns()
         ended: _Ended = []
         with self._lock:
-            slot: _Slot = ("node", _frame(ctx), node)
+            slot: _Slot = ("node", ctx.frame_id, node)
             scope = self._top(slot)
             if scope is None:  # a cache hit has no start hook: a zero-length span
-                scope = self._start(slot, f"node {node}", self._frame_scope(ctx), attributes, now, ctx)
+                scope = self._start(slot, f"node {node}", self._frame_scope(ctx.frame_id), attributes, now, ctx)
             else:
                 scope.span.set_attributes(attributes)
             self._close(scope, now, ended)
@@ -223,18 +217,19 @@ class TracingCallback(PipelineCallback):
     @override
     def on_node_error(self, ctx: CallbackContext, node: str, error: BaseException) -> None:
         now = time.time_ns()
-        frame = _frame(ctx)
+        frame = ctx.frame_id
         status = self._error_status(f"node {node!r} raised {type(error).__name__}: {error}"[:512])
         ended: _Ended = []
         with self._lock:
             slot: _Slot = ("node", frame, node)
             scope = self._top(slot)
             if scope is None:
-                scope = self._start(slot, f"node {node}", self._frame_scope(ctx), self._attributes(ctx, node), now, ctx)
+                attributes = self._attributes(ctx, node)
+                scope = self._start(slot, f"node {node}", self._frame_scope(frame), attributes, now, ctx)
             scope.span.record_exception(error)
             scope.span.set_status(status)
             self._close(scope, now, ended)
-            # The exception propagates: the pipeline run (and map item) of this node is over.
+            # The exception propagates: the pipeline run (and map item) of this frame is over.
             for kind in ("pipeline", "item"):
                 failed = self._top((kind, frame, ""))
                 if failed is None:
@@ -253,10 +248,9 @@ class TracingCallback(PipelineCallback):
         attributes["hypernodes.total"] = total
         start_ns = time.time_ns()
         with self._lock:
-            parent = self._enclosing_node(ctx) if ctx.depth > 0 else None
-            if parent is None:  # an engine that wraps a map in a pipeline run: nest under it
-                parent = self._top(("pipeline", _frame(ctx), ""))
-            self._start(_map_slot(ctx), f"map {ctx.pipeline}", parent, attributes, start_ns, ctx)
+            # a nested map sits under its node; an engine that wraps a map in a run, under the run
+            parent = self._enclosing(ctx) or self._top(("pipeline", ctx.frame_id, ""))
+            self._start(("map", ctx.frame_id, ""), f"map {ctx.pipeline}", parent, attributes, start_ns, ctx)
 
     @override
     def on_map_item_start(self, ctx: CallbackContext, index: int) -> None:
@@ -264,23 +258,23 @@ class TracingCallback(PipelineCallback):
         attributes["hypernodes.item_index"] = index
         start_ns = time.time_ns()
         with self._lock:
-            parent = self._top(_map_slot(ctx))
-            slot: _Slot = ("item", (ctx.run_id, ctx.path, index), "")
-            self._start(slot, f"map item {ctx.pipeline}", parent, attributes, start_ns, ctx)
+            parent = None if ctx.parent_frame_id is None else self._top(("map", ctx.parent_frame_id, ""))
+            self._start(("item", ctx.frame_id, ""), f"map item {ctx.pipeline}", parent, attributes, start_ns, ctx)
 
     @override
     def on_map_item_end(self, ctx: CallbackContext, index: int, duration: float) -> None:
-        self._finish(("item", (ctx.run_id, ctx.path, index), ""), {"hypernodes.duration": duration}, duration)
+        self._finish(("item", ctx.frame_id, ""), {"hypernodes.duration": duration}, duration)
 
     @override
     def on_map_end(self, ctx: CallbackContext, duration: float) -> None:
-        self._finish(_map_slot(ctx), {"hypernodes.duration": duration}, duration)
+        self._finish(("map", ctx.frame_id, ""), {"hypernodes.duration": duration}, duration)
 
     # -- helpers -------------------------------------------------------------------------
 
     def _attributes(self, ctx: CallbackContext, node: str | None = None) -> _Attributes:
         attributes: _Attributes = {
             "hypernodes.run_id": ctx.run_id,
+            "hypernodes.frame_id": ctx.frame_id,
             "hypernodes.pipeline": ctx.pipeline,
             "hypernodes.path": ctx.path,
             "hypernodes.depth": ctx.depth,
@@ -309,17 +303,15 @@ class TracingCallback(PipelineCallback):
         # A nested pipeline node may get both on_node_start and on_nested_pipeline_start: the
         # first opens its span and the second only adds to it.
         start_ns = time.time_ns()
-        slot: _Slot = ("node", _frame(ctx), node)
+        slot: _Slot = ("node", ctx.frame_id, node)
         with self._lock:
             scope = self._top(slot)
             if scope is not None and scope.opened_by != hook and not scope.merged:
                 scope.merged = True
                 scope.span.set_attributes(attributes)
-            else:
-                scope = self._start(slot, f"node {node}", self._frame_scope(ctx), attributes, start_ns, ctx)
-                scope.opened_by = hook
-            if hook == "nested":
-                self._nested.setdefault((ctx.run_id, ctx.path), []).append(scope)
+                return
+            scope = self._start(slot, f"node {node}", self._frame_scope(ctx.frame_id), attributes, start_ns, ctx)
+            scope.opened_by = hook
 
     def _finish(self, slot: _Slot, attributes: _Attributes, duration: float) -> None:
         ended: _Ended = []
@@ -337,23 +329,15 @@ class TracingCallback(PipelineCallback):
         scopes = self._open.get(slot)
         return scopes[-1] if scopes else None
 
-    def _frame_scope(self, ctx: CallbackContext) -> _Scope | None:
-        frame = _frame(ctx)
-        return self._top(("pipeline", frame, "")) or self._top(("item", frame, ""))
+    def _frame_scope(self, frame_id: str) -> _Scope | None:
+        return self._top(("pipeline", frame_id, "")) or self._top(("item", frame_id, ""))
 
-    def _enclosing_node(self, ctx: CallbackContext) -> _Scope | None:
-        # The nested pipeline node that runs this pipeline (or map). The context names neither
-        # that node nor the enclosing map item of a nested map, so prefer a node of the same
-        # item, then one named like the pipeline, then the latest one started.
-        candidates = self._nested.get((ctx.run_id, ctx.path[:-1]))
-        if not candidates:
+    def _enclosing(self, ctx: CallbackContext) -> _Scope | None:
+        # A nested level's parent frame ran the nested node named path[-1]: its span is the parent.
+        parent_frame = ctx.parent_frame_id
+        if parent_frame is None:
             return None
-        same_item = [c for c in candidates if c.slot[1][2] == ctx.item_index] or candidates
-        name = ctx.path[-1]
-        for candidate in reversed(same_item):
-            if candidate.slot[2] == name:
-                return candidate
-        return same_item[-1]
+        return self._top(("node", parent_frame, ctx.path[-1])) or self._frame_scope(parent_frame)
 
     def _start(
         self,
@@ -365,20 +349,16 @@ class TracingCallback(PipelineCallback):
         ctx: CallbackContext,
     ) -> _Scope:
         run_id = ctx.run_id
-        if parent is None:
+        if parent is None:  # a late event of a level whose parent already ended: keep it in its run
             parent = self._roots.get(run_id)
-        if parent is not None:
-            base = parent.context
-        elif ctx.depth == 0:
-            base = self._current_context()  # the root joins the caller's trace, if any
-        else:
-            base = self._empty_context()  # events of a run whose root we never saw: a new trace
+        # Without a parent (the root, or the first level this callback sees): the caller's trace, if any.
+        base = parent.context if parent is not None else self._current_context()
         span = self._tracer.start_span(name, context=base, attributes=attributes, start_time=start_ns)
-        scope = _Scope(span, self._in_context(span, base), slot, parent, start_ns)
+        scope = _Scope(span, self._in_context(span, base), slot, parent, start_ns, run_id)
         self._open.setdefault(slot, []).append(scope)
         if parent is not None:
             parent.children.add(scope)
-        elif run_id not in self._roots:
+        elif ctx.depth == 0 and run_id not in self._roots:
             self._roots[run_id] = scope
         return scope
 
@@ -391,11 +371,10 @@ class TracingCallback(PipelineCallback):
             scopes.remove(scope)
             if not scopes:
                 del self._open[scope.slot]
-        self._unlist_nested(scope)
         if scope.parent is not None:
             scope.parent.children.discard(scope)
-        if self._roots.get(scope.slot[1][0]) is scope:
-            del self._roots[scope.slot[1][0]]
+        if self._roots.get(scope.run_id) is scope:
+            del self._roots[scope.run_id]
         for child in list(scope.children):  # only left open when a run failed or an end hook was lost
             child.span.set_attribute("hypernodes.incomplete", True)
             self._close(child, max(end_ns, child.start_ns), ended)
@@ -405,27 +384,9 @@ class TracingCallback(PipelineCallback):
                 scope.span.set_status(self._error_status(f"{scope.failed_items} map item(s) failed"))
         ended.append((scope.span, end_ns))
 
-    def _unlist_nested(self, scope: _Scope) -> None:
-        key = (scope.slot[1][0], scope.slot[1][1])
-        nested = self._nested.get(key)
-        if nested is not None and scope in nested:
-            nested.remove(scope)
-            if not nested:
-                del self._nested[key]
-
 
 def _rebuild(tracer_name: str, record_values: bool, max_value_length: int) -> TracingCallback:
     return TracingCallback(tracer_name=tracer_name, record_values=record_values, max_value_length=max_value_length)
-
-
-def _frame(ctx: CallbackContext) -> _Frame:
-    return (ctx.run_id, ctx.path, ctx.item_index)
-
-
-def _map_slot(ctx: CallbackContext) -> _Slot:
-    # Maps are keyed without an item index: a map's own context may or may not carry the
-    # enclosing item's index, and its items look their map up by (run_id, path) alone.
-    return ("map", (ctx.run_id, ctx.path, None), "")
 
 
 def _end_ns(scope: _Scope, duration: float) -> int:

@@ -9,10 +9,11 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Self, TypeAlias
 
 from hypernodes.backend.base import Backend
@@ -20,6 +21,7 @@ from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.dispatch import check_callback_setting
+from hypernodes.config.retry import RetryPolicy
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.executor.base import Executor
 
@@ -27,14 +29,18 @@ if TYPE_CHECKING:
     from hypernodes.cache.spec import CacheSpec
 
 __all__ = [
+    "UNSET",
     "CacheSetting",
     "CallbackSetting",
+    "ConfigPatch",
+    "ConfigSetting",
     "RuntimeConfig",
     "ambient_config",
     "default_executor",
     "get_default_config",
     "library_default_config",
     "set_default_config",
+    "updated_setting",
 ]
 
 CacheSetting: TypeAlias = "Cache | CacheSpec | Callable[[], Cache] | None"
@@ -90,7 +96,8 @@ class RuntimeConfig:
         cache: A ``Cache``, a ``CacheSpec`` (made where the run executes), a zero-argument
             factory, or None for no caching.
         callbacks: Callbacks, or zero-argument factories made once per run.
-        retries: Extra attempts per node call after a failure (0: no retry).
+        retries: Extra attempts per node call after a failure (0: no retry), or a
+            :class:`~hypernodes.RetryPolicy` (delays, backoff, which exception types).
         timeout: Seconds one node call may take, or None for no limit.
 
     >>> RuntimeConfig(retries=2).replace(timeout=30.0).retries
@@ -101,14 +108,14 @@ class RuntimeConfig:
     executor: Executor = field(default_factory=default_executor)
     cache: CacheSetting = None
     callbacks: Sequence[CallbackSetting] = ()
-    retries: int = 0
+    retries: int | RetryPolicy = 0
     timeout: float | None = None
 
     def __new__(cls, *args: Any, **fields: Any) -> Self:
         """Reject a field name that does not exist, naming the one meant (before ``__init__``)."""
         # The dataclass __init__ would reject an unknown field with a bare TypeError; name the
         # field the caller probably meant instead (replace() comes through here too).
-        unknown = [name for name in fields if name not in _FIELD_NAMES]
+        unknown = [name for name in fields if name not in _FIELDS]
         if unknown:
             raise InvalidArgumentError(_unknown_field_message(unknown[0]), input_name=unknown[0])
         return super().__new__(cls)
@@ -135,9 +142,12 @@ class RuntimeConfig:
         for index, callback in enumerate(callbacks):
             check_callback_setting(callback, index)
         object.__setattr__(self, "callbacks", callbacks)
-        if isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0:
+        if not isinstance(self.retries, RetryPolicy) and (
+            isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0
+        ):
             raise InvalidArgumentError(
-                f"RuntimeConfig(retries=...) must be an int >= 0 (extra attempts), got {self.retries!r}"
+                "RuntimeConfig(retries=...) must be an int >= 0 (extra attempts) or a RetryPolicy, "
+                f"got {self.retries!r}"
             )
         if self.timeout is not None:
             if (
@@ -175,15 +185,107 @@ class RuntimeConfig:
             _context_config.reset(token)
 
 
-_FIELD_NAMES = ("backend", "executor", "cache", "callbacks", "retries", "timeout")  # pinned by a test
+_FIELDS = ("backend", "executor", "cache", "callbacks", "retries", "timeout")  # pinned by a test
+_PATCH_MEMO = 64  # bases remembered per patch; past that the oldest results are made again
 
 
-def _unknown_field_message(name: str) -> str:
-    close = difflib.get_close_matches(name, _FIELD_NAMES, n=1, cutoff=0.5)
+def _unknown_field_message(name: str, what: str = "RuntimeConfig has no field") -> str:
+    """Return the message for an unknown config field `name`, naming the field meant."""
+    close = difflib.get_close_matches(name, _FIELDS, n=1, cutoff=0.5)
     hint = f" Did you mean {close[0]!r}?" if close else ""
     if close == ["retries"]:
         hint += " (retries counts extra attempts per node call: retries=2 allows three calls in all)"
-    return f"RuntimeConfig has no field {name!r}; its fields: {', '.join(map(repr, _FIELD_NAMES))}.{hint}"
+    return f"{what} {name!r}; the fields of RuntimeConfig are: {', '.join(_FIELDS)}.{hint}"
+
+
+class ConfigPatch:
+    """Field changes applied to whatever config a level would otherwise inherit.
+
+    ``node.with_config(retries=3)`` and ``pipeline.with_config(executor=...)`` make one: the
+    node (or pipeline) keeps the cache, callbacks, backend... of the config it runs under,
+    with only these fields changed. A full ``RuntimeConfig`` replaces everything instead.
+    The patched config is made once per base config (memoised), not per call.
+
+    >>> patch = ConfigPatch({"retries": 3})
+    >>> patch.apply(RuntimeConfig(timeout=5.0)).retries, patch.apply(RuntimeConfig(timeout=5.0)).timeout
+    (3, 5.0)
+    >>> patch
+    ConfigPatch(retries=3)
+    """
+
+    __slots__ = ("_lock", "_memo", "changes")
+
+    def __init__(self, changes: Mapping[str, Any]) -> None:
+        unknown = [name for name in changes if name not in _FIELDS]
+        if unknown:
+            raise InvalidArgumentError(_unknown_field_message(unknown[0], "with_config() got an unknown field"))
+        if not changes:
+            raise InvalidArgumentError("with_config() needs a RuntimeConfig, None, or field changes such as retries=3")
+        library_default_config().replace(**changes)  # validate the values now, not at run time
+        self.changes: Mapping[str, Any] = MappingProxyType(dict(changes))
+        self._memo: dict[int, tuple[RuntimeConfig, RuntimeConfig]] = {}
+        self._lock = threading.Lock()  # guards _memo
+
+    def apply(self, base: RuntimeConfig) -> RuntimeConfig:
+        """Return `base` with these changes (the same object for the same base)."""
+        entry = self._memo.get(id(base))
+        if entry is not None and entry[0] is base:
+            return entry[1]
+        patched = base.replace(**self.changes)
+        with self._lock:
+            if len(self._memo) >= _PATCH_MEMO:
+                self._memo.pop(next(iter(self._memo)))
+            self._memo[id(base)] = (base, patched)  # keeps `base` alive, so its id is not reused
+        return patched
+
+    def merged(self, changes: Mapping[str, Any]) -> ConfigPatch:
+        """Return a patch with `changes` on top of these."""
+        return ConfigPatch({**self.changes, **changes})
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (ConfigPatch, (dict(self.changes),))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ConfigPatch) and dict(self.changes) == dict(other.changes)
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.changes)))
+
+    def __repr__(self) -> str:
+        return f"ConfigPatch({', '.join(f'{k}={v!r}' for k, v in self.changes.items())})"
+
+
+ConfigSetting: TypeAlias = "RuntimeConfig | ConfigPatch | None"
+"""What a node or pipeline holds as its config: a full config, a patch, or nothing (inherit)."""
+
+UNSET: Any = object()
+"""The default of ``with_config(config)``: no config given (field changes may be)."""
+
+
+def updated_setting(
+    current: ConfigSetting, config: RuntimeConfig | ConfigPatch | None, changes: Mapping[str, Any], owner: str
+) -> ConfigSetting:
+    """Return the config setting of ``owner.with_config(config)`` or ``owner.with_config(**changes)``."""
+    if changes:
+        if config is not UNSET:
+            raise InvalidArgumentError(
+                f"{owner}.with_config() takes a RuntimeConfig or field changes (retries=3, ...), not both"
+            )
+        if isinstance(current, RuntimeConfig):
+            return current.replace(**changes)  # a full config stays full
+        if isinstance(current, ConfigPatch):
+            return current.merged(changes)
+        return ConfigPatch(changes)
+    if config is UNSET:
+        raise InvalidArgumentError(
+            f"{owner}.with_config() needs a RuntimeConfig, None, or field changes such as retries=3"
+        )
+    if config is not None and not isinstance(config, RuntimeConfig | ConfigPatch):
+        raise InvalidArgumentError(
+            f"{owner}.with_config() takes a RuntimeConfig (or field changes such as retries=3), "
+            f"got {type(config).__name__}"
+        )
+    return config
 
 
 def _is_cache_setting(value: object) -> bool:

@@ -8,6 +8,7 @@ are immutable and cheap to derive: one per nested pipeline call and one per map 
 from __future__ import annotations
 
 import itertools
+import os
 import threading
 import uuid
 from collections.abc import Callable, Sequence
@@ -15,18 +16,42 @@ from typing import TYPE_CHECKING, Any
 
 from hypernodes.callbacks.context import CallbackContext
 from hypernodes.callbacks.dispatch import CallbackDispatcher
+from hypernodes.config.retry import RetryPolicy
 
 if TYPE_CHECKING:
     from hypernodes.cache.base import Cache
     from hypernodes.config.runtime import CacheSetting, CallbackSetting, RuntimeConfig
+    from hypernodes.engine.failures import ErrorPolicy
+    from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["EventSink", "RunContext", "RunState"]
 
 _RUN_ID_PREFIX = uuid.uuid4().hex[:8]  # one random prefix per process: ids stay unique across processes
 _run_counter = itertools.count(1)  # next() on a count is atomic under the GIL
+_frame_counter = itertools.count(1)
 
-EventSink = Callable[[str, CallbackContext, tuple[Any, ...]], None]
-"""Receives ``(hook, ctx, args)`` for relaying callback events out of a worker."""
+EventSink = Callable[[int, str, CallbackContext, tuple[Any, ...]], None]
+"""Receives ``(callbacks_token, hook, ctx, args)`` for relaying callback events out of a worker.
+
+The token names the callbacks (of one level's config) in the caller that the event is for.
+"""
+
+
+def _renew_prefix() -> None:
+    # A forked child inherits the prefix and the counters: without a prefix of its own, two
+    # children of one parent would make the same frame ids (a fork-based pool of a third-party
+    # executor, say), and callbacks would mix up their events.
+    global _RUN_ID_PREFIX
+    _RUN_ID_PREFIX = uuid.uuid4().hex[:8]
+
+
+if hasattr(os, "register_at_fork"):  # POSIX only; Windows cannot fork
+    os.register_at_fork(after_in_child=_renew_prefix)
+
+
+def new_frame_id() -> str:
+    """Return an id for a new level of a run, unique across processes."""
+    return f"{_RUN_ID_PREFIX}.{next(_frame_counter):x}"
 
 
 class RunState:
@@ -100,11 +125,12 @@ class RunState:
         return entry[1]
 
     def _make_dispatcher(self, callbacks: Sequence[CallbackSetting]) -> CallbackDispatcher:
-        sink = self.event_sink
-        if sink is not None:
-            from hypernodes.callbacks.relay import RelayDispatcher
+        from hypernodes.callbacks.relay import RelayDispatcher, RelayedCallbacks
 
-            return RelayDispatcher(sink)
+        sink = self.event_sink
+        if sink is not None and len(callbacks) == 1 and isinstance(callbacks[0], RelayedCallbacks):
+            # A worker: these are the callbacks of some level's config in the caller.
+            return RelayDispatcher(sink, callbacks[0])
         from hypernodes.callbacks.base import PipelineCallback
 
         return CallbackDispatcher([cb if isinstance(cb, PipelineCallback) else cb() for cb in callbacks])
@@ -121,6 +147,11 @@ class RunState:
 class RunContext:
     """Where the engine is in a run, and what is in force there.
 
+    A context is immutable by contract (its attributes are never reassigned once it is
+    built); derive a new one with :meth:`for_item`, :meth:`for_nested` or
+    :meth:`for_node_config`. It is a plain slotted class, not a frozen dataclass, because one
+    is built per map item and a frozen dataclass costs four times as much to build.
+
     Attributes:
         run: The root run's shared state.
         config: The effective config at this level.
@@ -134,8 +165,12 @@ class RunContext:
         transparent: This level runs one node under its own config; it fires no pipeline hooks.
         cache: The materialised cache of ``config``, or None.
         dispatcher: The callback dispatcher of ``config``, or None when there are no callbacks.
-        callback_context: What hooks receive at this level (None without callbacks).
+        callback_context: What hooks receive at this level (None without callbacks); its
+            ``frame_id`` identifies this level.
+        frame_id: This level's frame id (None when no callback listens anywhere in the run).
+        parent_frame_id: The frame that started this level, or None.
         plain_calls: No retries and no timeout: node functions are called directly.
+        on_error: What a map at this level does when an item fails (``"raise"``/``"continue"``).
         input_signatures: Cache signatures of input values already known (shared by the items
             of one map, so broadcast inputs are hashed once).
     """
@@ -146,10 +181,13 @@ class RunContext:
         "config",
         "depth",
         "dispatcher",
+        "frame_id",
         "input_signatures",
         "item_index",
         "item_indices",
         "locked",
+        "on_error",
+        "parent_frame_id",
         "path",
         "pipeline_name",
         "plain_calls",
@@ -170,8 +208,12 @@ class RunContext:
         locked: bool = False,
         transparent: bool = False,
         input_signatures: dict[str, str] | None = None,
+        frame_id: str | None = None,
+        parent_frame_id: str | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> None:
         self.run = run
+        self.on_error = on_error
         self.config = config
         self.pipeline_name = pipeline_name
         self.path = path
@@ -182,21 +224,28 @@ class RunContext:
         self.transparent = transparent
         self.cache = run.cache_for(config.cache)
         self.dispatcher = dispatcher = run.dispatcher_for(config.callbacks)
-        self.callback_context = (
-            None
-            if dispatcher is None
-            else CallbackContext(
-                run_id=run.run_id,
-                pipeline=pipeline_name,
-                path=path,
-                depth=depth,
-                item_index=item_index,
-                item_indices=self.item_indices,
-                state=run.state,
-            )
-        )
-        self.plain_calls = config.retries == 0 and config.timeout is None
+        self.parent_frame_id = parent_frame_id
+        if frame_id is None and (dispatcher is not None or parent_frame_id is not None):
+            frame_id = new_frame_id()
+        self.frame_id = frame_id
+        self.callback_context = None if dispatcher is None else self._callback_context(item_index)
+        retries = config.retries
+        no_retry = retries == 0 or (type(retries) is RetryPolicy and not retries.attempts)
+        self.plain_calls = no_retry and config.timeout is None
         self.input_signatures = {} if input_signatures is None else input_signatures
+
+    def _callback_context(self, item_index: int | None) -> CallbackContext:
+        return CallbackContext(
+            run_id=self.run.run_id,
+            pipeline=self.pipeline_name,
+            path=self.path,
+            depth=self.depth,
+            item_index=item_index,
+            item_indices=self.item_indices,
+            frame_id=self.frame_id or "",
+            parent_frame_id=self.parent_frame_id,
+            state=self.run.state,
+        )
 
     def __repr__(self) -> str:
         item = "" if self.item_index is None else f", item_index={self.item_index}"
@@ -220,11 +269,17 @@ class RunContext:
             "locked": self.locked,
             "transparent": self.transparent,
             "input_signatures": self.input_signatures,
+            "frame_id": self.frame_id,
+            "parent_frame_id": self.parent_frame_id,
+            "on_error": self.on_error,
         }
 
     @property
     def location(self) -> str:
-        """Describe where this is, for error messages: ``prep > per_item, map item 17``."""
+        """Describe where this is, for error messages: ``prep > per_item, map item 17``.
+
+        Formatted on each read: read it only to report an error or a timeout.
+        """
         *outer, innermost = self.item_indices
         where = " > ".join(
             name if index is None else f"{name}[item {index}]" for name, index in zip(self.path, (*outer, None))
@@ -240,40 +295,37 @@ class RunContext:
         item.path = self.path
         item.depth = self.depth
         item.item_index = index
-        item.item_indices = indices = (*self.item_indices[:-1], index)
+        item.item_indices = (*self.item_indices[:-1], index)
         item.locked = self.locked
         item.transparent = False
         item.cache = self.cache  # same config, same run: already materialised
         item.dispatcher = self.dispatcher
-        parent = self.callback_context
-        item.callback_context = (
-            None
-            if parent is None
-            else CallbackContext(
-                run_id=parent.run_id,
-                pipeline=parent.pipeline,
-                path=parent.path,
-                depth=parent.depth,
-                item_index=index,
-                item_indices=indices,
-                state=parent.state,
-            )
-        )
+        if self.frame_id is None:
+            item.frame_id = item.parent_frame_id = None
+        else:
+            item.parent_frame_id = self.frame_id  # the map's frame
+            item.frame_id = new_frame_id()
+        item.callback_context = None if self.dispatcher is None else item._callback_context(index)
         item.plain_calls = self.plain_calls
         item.input_signatures = self.input_signatures
+        item.on_error = self.on_error
         return item
 
     def for_nested(
-        self, pipeline_name: str, config: RuntimeConfig | None, input_signatures: dict[str, str] | None = None
+        self,
+        pipeline_name: str,
+        config: RuntimeConfig,
+        input_signatures: dict[str, str] | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> RunContext:
-        """Return the context of a nested pipeline named `pipeline_name`.
+        """Return the context of a nested pipeline named `pipeline_name`, running under `config`.
 
-        `config` is the nested level's own config (node, then pipeline); None, or a locked
-        call-site config, inherits this level's.
+        `config` is the nested level's resolved config (``resolve_nested``); `on_error` is the
+        nested node's policy for its map.
         """
         return RunContext(
             run=self.run,
-            config=self.config if config is None or self.locked else config,
+            config=config,
             pipeline_name=pipeline_name,
             path=(*self.path, pipeline_name),
             depth=self.depth + 1,
@@ -281,10 +333,15 @@ class RunContext:
             item_indices=(*self.item_indices, None),
             locked=self.locked,
             input_signatures=input_signatures,
+            parent_frame_id=self.frame_id,
+            on_error=on_error,
         )
 
     def for_node_config(self, config: RuntimeConfig) -> RunContext:
-        """Return a transparent context running one node of this level under `config`."""
+        """Return a transparent context running one node of this level under `config`.
+
+        It is the same frame as this level: its events belong here.
+        """
         return RunContext(
             run=self.run,
             config=config,
@@ -294,16 +351,34 @@ class RunContext:
             item_index=self.item_index,
             item_indices=self.item_indices,
             transparent=True,
+            frame_id=self.frame_id,
+            parent_frame_id=self.parent_frame_id,
         )
 
     def for_worker(self, event_sink: EventSink | None) -> RunContext:
-        """Return this context rebuilt for a worker process, relaying callback events to `event_sink`."""
+        """Return this context rebuilt for a worker, relaying callback events to `event_sink`."""
         return RunContext(run=RunState(self.run.run_id, event_sink=event_sink), **self.worker_fields())
 
     @classmethod
-    def root(cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool) -> RunContext:
+    def root(
+        cls, pipeline_name: str, config: RuntimeConfig, *, locked: bool, on_error: ErrorPolicy = "raise"
+    ) -> RunContext:
         """Return the context of a new root run."""
-        return cls(run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked)
+        return cls(
+            run=RunState(), config=config, pipeline_name=pipeline_name, path=(pipeline_name,), locked=locked,
+            on_error=on_error,
+        )  # fmt: skip
+
+    @classmethod
+    def for_pipeline(cls, pipeline: Pipeline, config: RuntimeConfig | None = None) -> RunContext:
+        """Return the context a root run of `pipeline` gets (`config` as a call-site config).
+
+        For tests and tools that drive an executor directly; ``Pipeline.run`` makes its own.
+        """
+        from hypernodes.config.resolution import resolve_root  # the config package imports the engine's users
+
+        effective, locked = resolve_root(pipeline, config)
+        return cls.root(pipeline.name, effective, locked=locked)
 
 
 def _rebuild_context(fields: dict[str, Any]) -> RunContext:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from hypernodes.engine.plan import ExecutionPlan
     from hypernodes.graph.pipeline import Pipeline
 
-__all__ = ["build_items", "check_inputs", "normalize_map_over"]
+__all__ = ["build_items", "check_error_policy", "check_inputs", "normalize_map_over", "with_bound"]
 
 
 def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, Any] | frozenset[str]) -> None:
@@ -48,6 +48,23 @@ def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, An
                 node_name=needed_by[0],
                 input_name=name,
             )
+
+
+def with_bound(pipeline: Pipeline, inputs: Inputs) -> Inputs:
+    """Return `inputs` over the pipeline's bound inputs (run-time inputs win)."""
+    bound = pipeline.bound_inputs
+    if not bound or not isinstance(inputs, Mapping):  # a bad `inputs` is reported by check_inputs
+        return inputs
+    return {**bound, **inputs}
+
+
+def check_error_policy(on_error: object, owner: str) -> None:
+    """Fail unless `on_error` is ``"raise"`` or ``"continue"``."""
+    if on_error not in ("raise", "continue"):
+        raise InvalidArgumentError(
+            f"on_error of {owner} must be 'raise' (stop at the first failing item) or 'continue' "
+            f"(finish the other items; failed ones become ItemFailure records), got {on_error!r}"
+        )
 
 
 def normalize_map_over(map_over: str | Sequence[str], owner: str) -> tuple[str, ...]:

@@ -3,7 +3,9 @@
 ``prepare`` resolves the inputs, looks the call up in the cache and fires ``on_node_start``;
 the caller then calls the function (directly, or under retries and timeout); ``store`` keeps
 the result, writes the cache and fires ``on_node_end``; ``fail`` annotates an exception and
-fires ``on_node_error``.
+fires ``on_node_error``. A call reads its inputs from a `source` mapping and writes its outputs
+(and their signatures) into a `target` :class:`~hypernodes.engine.values.Values`; a run done in
+one place passes the same object as both.
 """
 
 from __future__ import annotations
@@ -19,33 +21,38 @@ from hypernodes.cache.signature import node_signature
 from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from hypernodes._types import Inputs
     from hypernodes.engine.context import RunContext
-    from hypernodes.engine.frame import RunFrame
-    from hypernodes.engine.plan import ExecutionPlan, Step
+    from hypernodes.engine.plan import ExecutionPlan, FunctionStep, Step
+    from hypernodes.engine.values import Values
 
 __all__ = ["annotate", "fail", "prepare", "sign_broadcast", "store", "unpack"]
 
 _NOTE_PREFIX: Final = "in node "
 
 
-def prepare(step: Step, frame: RunFrame) -> tuple[dict[str, Any], str | None, float] | None:
-    """Resolve inputs and try the cache; return (kwargs, signature, start time), or None on a hit."""
-    values = frame.values
+def prepare(
+    step: FunctionStep, source: Mapping[str, Any], known: dict[str, str], ctx: RunContext, target: Values
+) -> tuple[dict[str, Any], str | None, float] | None:
+    """Resolve inputs and try the cache; return (kwargs, signature, start time), or None on a hit.
+
+    `known` holds the signatures of `source`'s values known so far; hashed inputs are added.
+    """
     if step.has_optional:
-        kwargs = {p: values[p] for p in step.parameters if p in values}
+        kwargs = {p: source[p] for p in step.parameters if p in source}
     else:
-        kwargs = {p: values[p] for p in step.parameters}
-    ctx = frame.ctx
+        kwargs = {p: source[p] for p in step.parameters}
     signature = None
     cache = ctx.cache
     if cache is not None and step.cacheable:
-        signature = call_signature(step, frame, kwargs)
+        signature = call_signature(step, known, ctx, kwargs)
         if signature is not None and not cache.refresh:
             cached = cache.get(signature)
             if cached is not MISSING:
-                unpack(step, values, cached)
-                frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+                unpack(step, target, cached)
+                target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
                 if ctx.dispatcher is not None:
                     ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
                 return None
@@ -57,18 +64,17 @@ def prepare(step: Step, frame: RunFrame) -> tuple[dict[str, Any], str | None, fl
 
 
 def store(
-    step: Step,
-    frame: RunFrame,
+    step: FunctionStep,
+    target: Values,
     result: Any,
     signature: str | None,
-    kwargs: dict[str, Any],
+    ctx: RunContext,
     started: float,
 ) -> None:
-    """Keep `result`, write it to the cache and fire ``on_node_end``."""
-    unpack(step, frame.values, result)
-    ctx = frame.ctx
+    """Keep `result` in `target`, write it to the cache and fire ``on_node_end``."""
+    unpack(step, target, result)
     if signature is not None:
-        frame.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+        target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
         try:
             ctx.cache.put(signature, result, node_name=step.name)  # type: ignore[union-attr]
         except Exception as exc:  # a cache that cannot store must not lose the computed result
@@ -80,12 +86,11 @@ def store(
                     stacklevel=4,
                 )
     if ctx.dispatcher is not None:
-        values = frame.values
-        outputs = {name: values[name] for name in step.output_names}
+        outputs = {name: target[name] for name in step.output_names}
         ctx.dispatcher.emit("on_node_end", ctx.callback_context, step.name, outputs, perf_counter() - started)
 
 
-def unpack(step: Step, values: dict[str, Any], result: Any) -> None:
+def unpack(step: FunctionStep, values: dict[str, Any], result: Any) -> None:
     """Store `result` under the step's output name(s), checking a tuple result's shape."""
     if step.single:
         values[step.output_names[0]] = result
@@ -113,10 +118,9 @@ def fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
         ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)
 
 
-def call_signature(step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str | None:
+def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, kwargs: dict[str, Any]) -> str | None:
     """Return the cache signature of this call, or None when an input cannot be hashed."""
-    known = frame.signatures
-    shared = frame.ctx.input_signatures
+    shared = ctx.input_signatures
     parts: list[tuple[str, str]] = []
     defaults = step.node.defaults
     for name in step.parameters:
@@ -129,15 +133,15 @@ def call_signature(step: Step, frame: RunFrame, kwargs: dict[str, Any]) -> str |
             try:
                 signature = hash_value(value)
             except UnhashableValueError as exc:
-                warn_unhashable(step, frame.ctx, name, value, exc)
+                warn_unhashable(step, ctx, name, value, exc)
                 return None
             if present:
                 known[name] = signature
         parts.append((name, signature))
     try:
-        code_hash = step.node.code_hash  # type: ignore[union-attr]
+        code_hash = step.node.code_hash
     except Exception as exc:  # a fingerprinting failure must not fail the run
-        if frame.ctx.run.warn_once("unhashable-code", step.name):
+        if ctx.run.warn_once("unhashable-code", step.name):
             warnings.warn(
                 f"node {step.name!r}: its code refers to a value that cannot be hashed by content ({exc}), "
                 f"so its calls are not cached. Pass @node(version=...) to stand for what hashing cannot see, "
@@ -177,3 +181,4 @@ def annotate(exc: BaseException, node_name: str, ctx: RunContext) -> None:
         return
     with contextlib.suppress(Exception):  # an exception that refuses notes still propagates unchanged
         exc.add_note(f"{_NOTE_PREFIX}{node_name!r} of {ctx.location}")
+        exc._hypernodes_node_name = node_name  # type: ignore[attr-defined]  # for ItemFailure records

@@ -1,4 +1,16 @@
-"""Execution plans: which nodes a request needs, in which order, fed by what (built once)."""
+"""Execution plans: which nodes a request needs, in which order, fed by what (built once).
+
+A plan is a tuple of steps in dependency order. A step is one of three kinds, so that no
+step carries fields that do not apply to it:
+
+* :class:`FunctionStep`: call a node's function (sync or ``async def``);
+* :class:`ConfiguredStep`: a function node with a config of its own, run as a one-node
+  pipeline under that config (or as its plain call when a call-site config is in force);
+* :class:`NestedStep`: a nested pipeline node, run (or mapped) through its own config.
+
+Plan facts that executors ask about on every run (the roots, how many dependencies each
+step waits for, whether the plan is a chain) are computed here once, never per run.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +23,15 @@ from hypernodes.graph.pipeline import AnyNode, Pipeline, unknown_name_error
 from hypernodes.graph.pipeline_node import PipelineNode
 
 if TYPE_CHECKING:
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
+    from hypernodes.graph.node import Node
 
-__all__ = ["ExecutionPlan", "Step", "build_plan"]
+__all__ = ["ConfiguredStep", "ExecutionPlan", "FunctionStep", "NestedStep", "Step", "build_plan"]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
-    """One node of a plan, with everything a node call needs precomputed.
+    """One node of a plan, with what every kind of step has.
 
     Attributes:
         index: Position in :attr:`ExecutionPlan.steps`.
@@ -26,17 +39,8 @@ class Step:
         name: The node's name.
         parameters: Input names, read from the run's values.
         has_optional: Whether some parameter has a default (and may be absent).
-        output_names: Names the node's result is stored under.
-        single: The node returns one value (not a tuple of outputs).
+        output_names: Names the step's outputs are stored under.
         dependencies: Indices of the steps producing this step's inputs.
-        is_nested: The node is a nested pipeline node.
-        is_async: The node's function is ``async def``.
-        cacheable: The node's outputs may be cached.
-        node_config: The node's own config, or None.
-        inner_output_names: For nested nodes, the inner outputs this plan needs (None: all).
-        solo: For nodes with their own config, a one-node pipeline to run under it.
-        func: The node's function (None for nested nodes).
-        output: The single output name (None for nested nodes and tuple outputs).
     """
 
     index: int
@@ -45,21 +49,59 @@ class Step:
     parameters: tuple[str, ...]
     has_optional: bool
     output_names: tuple[str, ...]
-    single: bool
     dependencies: tuple[int, ...]
-    is_nested: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FunctionStep(Step):
+    """Call a function node.
+
+    Attributes:
+        func: The node's function.
+        is_async: The function is ``async def``.
+        single: The function returns one value (not a tuple of outputs).
+        output: The single output name (None for tuple outputs).
+        cacheable: The node's outputs may be cached.
+    """
+
+    node: Node
+    func: Callable[..., Any]
     is_async: bool
-    cacheable: bool
-    node_config: RuntimeConfig | None
-    inner_output_names: tuple[str, ...] | None
-    solo: Pipeline | None
-    func: Callable[..., Any] | None
+    single: bool
     output: str | None
+    cacheable: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ConfiguredStep(Step):
+    """A function node with its own config: a one-node pipeline run under `config`.
+
+    Attributes:
+        config: The node's own config, or a patch of the config it inherits.
+        solo: The one-node pipeline (the node without its config).
+        call: The plain call, used when a call-site config applies to every level.
+    """
+
+    config: RuntimeConfig | ConfigPatch
+    solo: Pipeline
+    call: FunctionStep
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class NestedStep(Step):
+    """Run a nested pipeline node (once, or mapped over its ``map_over`` inputs).
+
+    Attributes:
+        inner_output_names: The inner outputs this plan needs (None: all).
+    """
+
+    node: PipelineNode
+    inner_output_names: tuple[str, ...] | None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExecutionPlan:
-    """The steps one request runs, in dependency order.
+    """The steps one request runs, in dependency order, and facts about their shape.
 
     Attributes:
         pipeline: The planned pipeline.
@@ -68,8 +110,11 @@ class ExecutionPlan:
         required_inputs: Input name -> names of the planned nodes that need it.
         inputs: Every input name a planned node reads (required or optional).
         dependents: For each step index, the indices of the steps that consume its outputs.
-        is_plain: Every step is a sync function node with one output and no config of its own,
-            so a run without cache, callbacks, retries or timeout can take the engine's fast loop.
+        roots: The indices of the steps that depend on no other step.
+        is_chain: At most one step can be ready at any time, so there is nothing to overlap.
+        has_async: Some step calls an ``async def`` node (directly or with its own config).
+        is_plain: Every step is a sync, single-output :class:`FunctionStep`, so a run without
+            cache, callbacks, retries or timeout can take the engine's fast loop.
     """
 
     pipeline: Pipeline
@@ -78,6 +123,9 @@ class ExecutionPlan:
     required_inputs: Mapping[str, tuple[str, ...]]
     inputs: frozenset[str]
     dependents: tuple[tuple[int, ...], ...]
+    roots: tuple[int, ...]
+    is_chain: bool
+    has_async: bool
     is_plain: bool
 
 
@@ -131,6 +179,7 @@ def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> Executi
     for step in steps:
         for dependency in step.dependencies:
             dependents[dependency].append(step.index)
+    roots = tuple(step.index for step in steps if not step.dependencies)
     return ExecutionPlan(
         pipeline=pipeline,
         steps=steps,
@@ -138,7 +187,14 @@ def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> Executi
         required_inputs=MappingProxyType({k: tuple(v) for k, v in required.items()}),
         inputs=frozenset(inputs),
         dependents=tuple(tuple(d) for d in dependents),
-        is_plain=all(s.output is not None and not s.is_async and s.node_config is None for s in steps),
+        roots=roots,
+        is_chain=len(steps) <= 1 or (len(roots) <= 1 and all(len(d) <= 1 for d in dependents)),
+        has_async=any(
+            (type(s) is FunctionStep and s.is_async) or (type(s) is ConfiguredStep and s.call.is_async) for s in steps
+        ),
+        is_plain=all(
+            type(s) is FunctionStep and s.output is not None and not s.is_async for s in steps
+        ),
     )
 
 
@@ -157,45 +213,48 @@ def _make_step(
 ) -> Step:
     dependencies = tuple(sorted({index_of[id(producers[p])] for p in member.parameters if p in producers}))
     if isinstance(member, PipelineNode):
-        inner = None
+        exposed = member.exposed_inner_outputs
+        inner: tuple[str, ...] | None = None
         if wanted is not None:
-            inner = tuple(o for o in member.pipeline.output_names if member.outer_output_name(o) in wanted)
-        return Step(
+            inner = tuple(o for o in exposed if member.outer_output_name(o) in wanted)
+        elif len(exposed) < len(member.pipeline.output_names):
+            inner = exposed  # private intermediates: run only what the exposed outputs need
+        return NestedStep(
             index=index,
             node=member,
             name=member.name,
             parameters=member.parameters,
             has_optional=bool(member.optional),
             output_names=member.output_names,
-            single=False,
             dependencies=dependencies,
-            is_nested=True,
-            is_async=False,
-            cacheable=False,
-            node_config=member.config,
             inner_output_names=inner,
-            solo=None,
-            func=None,
-            output=None,
         )
-    solo = None
-    if member.config is not None:
-        solo = Pipeline(nodes=[member.with_config(None)], name=member.name)
-    return Step(
+    single = isinstance(member.output_name, str)
+    call = FunctionStep(
         index=index,
         node=member,
         name=member.name,
         parameters=member.parameters,
         has_optional=bool(member.defaults),
         output_names=member.output_names,
-        single=isinstance(member.output_name, str),
         dependencies=dependencies,
-        is_nested=False,
-        is_async=member.is_async,
-        cacheable=member.cache,
-        node_config=member.config,
-        inner_output_names=None,
-        solo=solo,
         func=member.func,
-        output=member.output_names[0] if isinstance(member.output_name, str) else None,
+        is_async=member.is_async,
+        single=single,
+        output=member.output_names[0] if single else None,
+        cacheable=member.cache,
+    )
+    if member.config is None:
+        return call
+    return ConfiguredStep(
+        index=index,
+        node=member,
+        name=member.name,
+        parameters=member.parameters,
+        has_optional=call.has_optional,
+        output_names=member.output_names,
+        dependencies=dependencies,
+        config=member.config,
+        solo=Pipeline(nodes=[member.with_config(None)], name=member.name),
+        call=call,
     )

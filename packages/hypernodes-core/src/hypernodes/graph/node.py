@@ -9,11 +9,12 @@ from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self, overload
 
+from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
     from hypernodes.cache.signature import CodeFingerprint
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
 
 __all__ = ["Node", "node", "normalize_output_name"]
 
@@ -80,7 +81,7 @@ class Node:
     is_async: bool
     cache: bool
     version: str | None
-    config: RuntimeConfig | None
+    config: RuntimeConfig | ConfigPatch | None
     _fingerprint: CodeFingerprint | None
 
     def __init__(
@@ -91,7 +92,7 @@ class Node:
         name: str | None = None,
         cache: bool = True,
         version: str | None = None,
-        config: RuntimeConfig | None = None,
+        config: RuntimeConfig | ConfigPatch | None = None,
     ) -> None:
         if not callable(func):
             raise InvalidArgumentError(f"@node needs a function, got {type(func).__name__}")
@@ -203,9 +204,14 @@ class Node:
         """Hash a node by its function's code, so a node calling another node sees its edits."""
         return (self.func, self.output_name, self.version)
 
-    def with_config(self, config: RuntimeConfig | None) -> Self:
-        """Return a copy of this node that always runs under `config` (None removes it)."""
-        return self._copy(config=config)
+    def with_config(self, config: RuntimeConfig | ConfigPatch | None = UNSET, **changes: Any) -> Self:
+        """Return a copy of this node with its own config.
+
+        ``with_config(RuntimeConfig(...))`` runs the node under that whole config (None removes
+        it); ``with_config(retries=3)`` patches the config the node would otherwise inherit,
+        so it keeps the pipeline's cache, callbacks and executor.
+        """
+        return self._copy(config=updated_setting(self.config, config, changes, f"node {self.name!r}"))
 
     def with_name(self, name: str) -> Self:
         """Return a copy of this node with another name (its outputs keep their names)."""
@@ -228,7 +234,7 @@ def _rebuild_node(
     name: str,
     cache: bool,
     version: str | None,
-    config: RuntimeConfig | None,
+    config: RuntimeConfig | ConfigPatch | None,
 ) -> Node:
     return Node(func, output_name, name=name, cache=cache, version=version, config=config)
 
@@ -240,7 +246,7 @@ def _node_from_reference(
     name: str,
     cache: bool,
     version: str | None,
-    config: RuntimeConfig | None,
+    config: RuntimeConfig | ConfigPatch | None,
 ) -> Node:
     target: Any = importlib.import_module(module_name)
     for part in qualname.split("."):

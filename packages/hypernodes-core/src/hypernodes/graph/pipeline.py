@@ -6,17 +6,21 @@ import graphlib
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
+from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
 from hypernodes.graph.node import Node
+from hypernodes.graph.pictures import PipelinePictures
 from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
     from hypernodes.config.resolution import ConfigExplanation
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.engine.engine import PipelineExecutionEngine
+    from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.engine.plan import ExecutionPlan
 
 __all__ = ["AnyNode", "Pipeline"]
@@ -25,7 +29,7 @@ AnyNode: TypeAlias = Node | PipelineNode
 """What a pipeline holds: function nodes and nested pipeline nodes."""
 
 
-class Pipeline:
+class Pipeline(PipelinePictures):
     """A DAG of nodes: a parameter named like another node's output consumes it.
 
     Parameters nobody produces are the pipeline's inputs (:attr:`root_args`). A pipeline is
@@ -61,6 +65,7 @@ class Pipeline:
         "_plan_lock",
         "_plans",
         "_str_inputs",
+        "bound_inputs",
         "config",
         "consumers",
         "name",
@@ -74,13 +79,14 @@ class Pipeline:
 
     nodes: tuple[AnyNode, ...]
     name: str
-    config: RuntimeConfig | None
+    config: RuntimeConfig | ConfigPatch | None
     producers: Mapping[str, AnyNode]
     consumers: Mapping[str, tuple[AnyNode, ...]]
     order: tuple[AnyNode, ...]
     root_args: tuple[str, ...]
     optional_args: frozenset[str]
     output_names: tuple[str, ...]
+    bound_inputs: Mapping[str, Any]
     _plans: dict[object, ExecutionPlan]
     _plan_lock: threading.Lock
     _function_nodes: tuple[Node, ...]  # every function node, nested pipelines' included
@@ -90,7 +96,9 @@ class Pipeline:
         self,
         nodes: Sequence[Node | PipelineNode | Pipeline],
         name: str | None = None,
-        config: RuntimeConfig | None = None,
+        config: RuntimeConfig | ConfigPatch | None = None,
+        *,
+        bound_inputs: Mapping[str, Any] | None = None,
     ) -> None:
         if isinstance(nodes, Node | PipelineNode | Pipeline) or not isinstance(nodes, Sequence):
             raise InvalidArgumentError(
@@ -123,7 +131,15 @@ class Pipeline:
             for parameter in member.parameters:
                 consumers.setdefault(parameter, []).append(member)
         root_args = tuple(p for p in consumers if p not in producers)
-        optional = frozenset(arg for arg in root_args if all(_has_default(m, arg) for m in consumers[arg]))
+        bound = dict(bound_inputs or {})
+        for bound_name in bound:
+            if bound_name not in root_args:
+                error = unknown_name_error("input", bound_name, _Named(pipeline_name), root_args)
+                error.input_name = bound_name
+                raise error
+        optional = frozenset(
+            arg for arg in root_args if arg in bound or all(_has_default(m, arg) for m in consumers[arg])
+        )
         set_ = object.__setattr__
         set_(self, "nodes", members)
         set_(self, "name", pipeline_name)
@@ -134,6 +150,7 @@ class Pipeline:
         set_(self, "root_args", root_args)
         set_(self, "optional_args", optional)
         set_(self, "output_names", output_names)
+        set_(self, "bound_inputs", MappingProxyType(bound))
         set_(self, "_plans", {})
         set_(self, "_plan_lock", threading.Lock())  # guards _plans (plans are built once per output set)
         set_(self, "_function_nodes", _function_nodes(members))
@@ -143,10 +160,11 @@ class Pipeline:
         raise AttributeError(f"Pipeline is immutable; use with_config() to derive a new one ({name!r})")
 
     def __repr__(self) -> str:
-        return f"Pipeline(name={self.name!r}, nodes=[{', '.join(n.name for n in self.nodes)}])"
+        bound = f", bound={list(self.bound_inputs)!r}" if self.bound_inputs else ""
+        return f"Pipeline(name={self.name!r}, nodes=[{', '.join(n.name for n in self.nodes)}]{bound})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (Pipeline, (self.nodes, self.name, self.config))
+        return (_rebuild, (self.nodes, self.name, self.config, dict(self.bound_inputs)))
 
     # -- plans -------------------------------------------------------------------------------
 
@@ -206,6 +224,7 @@ class Pipeline:
         map_mode: MapMode = "zip",
         output_name: OutputNames | None = None,
         config: RuntimeConfig | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> dict[str, list[Any]]:
         """Run the pipeline once per item and return each output as a list in item order.
 
@@ -217,6 +236,10 @@ class Pipeline:
                 runs every combination.
             output_name: Return only these outputs, running only the nodes they need.
             config: A call-site config for this map only.
+            on_error: ``"raise"`` stops at the first failing item and raises its error;
+                ``"continue"`` finishes every other item, and each output of a failed item is
+                an :class:`~hypernodes.ItemFailure` record (the successful items are cached,
+                so a rerun recomputes only the failures).
 
         Example:
             >>> from hypernodes import node
@@ -229,15 +252,56 @@ class Pipeline:
         _check_inputs_mapping(inputs, "map")
         self.refresh_code_hashes()
         try:
-            return _engine().map_root(self, inputs, map_over, map_mode, output_name, config)
+            return _engine().map_root(self, inputs, map_over, map_mode, output_name, config, None, on_error)
+        finally:
+            self.settle_code_hashes()
+
+    async def run_async(
+        self,
+        inputs: Inputs | None = None,
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+    ) -> Outputs:
+        """Run like :meth:`run`, awaitable from a coroutine without blocking its event loop.
+
+        Under an executor with its own awaitable entry point (``AsyncExecutor``) the run goes
+        on the caller's loop; under any other, the run goes to a worker thread and this
+        coroutine awaits it. Arguments and errors are those of :meth:`run`.
+        """
+        from hypernodes.graph._awaitable import awaitable_run  # the engine imports this module
+
+        inputs = {} if inputs is None else inputs
+        _check_inputs_mapping(inputs, "run_async")
+        self.refresh_code_hashes()
+        try:
+            return await awaitable_run(self, inputs, output_name, config)
+        finally:
+            self.settle_code_hashes()
+
+    async def map_async(
+        self,
+        inputs: Inputs,
+        map_over: str | Sequence[str],
+        map_mode: MapMode = "zip",
+        output_name: OutputNames | None = None,
+        config: RuntimeConfig | None = None,
+        on_error: ErrorPolicy = "raise",
+    ) -> dict[str, list[Any]]:
+        """Map like :meth:`map`, awaitable from a coroutine without blocking its event loop (see :meth:`run_async`)."""
+        from hypernodes.graph._awaitable import awaitable_map  # the engine imports this module
+
+        _check_inputs_mapping(inputs, "map_async")
+        self.refresh_code_hashes()
+        try:
+            return await awaitable_map(self, inputs, map_over, map_mode, output_name, config, on_error)
         finally:
             self.settle_code_hashes()
 
     def refresh_code_hashes(self) -> None:
         """Let every node (nested ones too) notice a helper or global its code refers to that changed.
 
-        ``run`` and ``map`` call it once per call; an executor's own entry point that starts a
-        root run without them should call it too. See :meth:`Node.refresh_code_hash`.
+        ``run``, ``map``, ``run_async`` and ``map_async`` call it once per call; an executor's own
+        entry point that starts a root run without them should call it too. See :meth:`Node.refresh_code_hash`.
         """
         for member in self._function_nodes:
             member.refresh_code_hash()
@@ -249,13 +313,55 @@ class Pipeline:
 
     # -- derived pipelines -------------------------------------------------------------------
 
-    def with_config(self, config: RuntimeConfig | None) -> Self:
-        """Return a new pipeline with the same nodes running under `config`; this one is unchanged."""
-        return type(self)(nodes=self.nodes, name=self.name, config=config)
+    def with_config(self, config: RuntimeConfig | ConfigPatch | None = UNSET, **changes: Any) -> Self:
+        """Return a new pipeline with the same nodes and its own config; this one is unchanged.
+
+        ``with_config(RuntimeConfig(...))`` replaces the config it would inherit;
+        ``with_config(executor=ThreadPoolExecutor(8))`` patches it (the other fields come
+        from the enclosing pipeline, ``RuntimeConfig.use`` or the default, at run time).
+        """
+        setting = updated_setting(self.config, config, changes, f"pipeline {self.name!r}")
+        return type(self)(nodes=self.nodes, name=self.name, config=setting, bound_inputs=self.bound_inputs)
 
     def with_name(self, name: str) -> Self:
         """Return a new pipeline with the same nodes and config under another name."""
-        return type(self)(nodes=self.nodes, name=name, config=self.config)
+        return type(self)(nodes=self.nodes, name=name, config=self.config, bound_inputs=self.bound_inputs)
+
+    def bind(self, **values: Any) -> Self:
+        """Return a new pipeline whose inputs `values` default to these values.
+
+        Inputs given to ``run``/``map`` override bound ones, and ``map`` broadcasts them to
+        every item. Bind what stays fixed (a model name, a client, a threshold) once and map
+        over the rest. As a nested pipeline, its bound inputs are optional for the outer one.
+
+        Raises:
+            InvalidArgumentError: A name is not an input of the pipeline.
+
+        >>> from hypernodes import node
+        >>> @node(output_name="y")
+        ... def scale(x: int, factor: int) -> int:
+        ...     return x * factor
+        >>> p = Pipeline(nodes=[scale], name="p").bind(factor=10)
+        >>> p.bound_inputs["factor"], p.run(inputs={"x": 2}), p.run(inputs={"x": 2, "factor": 3})
+        (10, {'y': 20}, {'y': 6})
+        """
+        bound = {**self.bound_inputs, **values}
+        return type(self)(nodes=self.nodes, name=self.name, config=self.config, bound_inputs=bound)
+
+    def unbind(self, *names: str) -> Self:
+        """Return a new pipeline without the bound values of `names` (all of them when none is named).
+
+        Raises:
+            InvalidArgumentError: A name is not bound.
+        """
+        for name in names:
+            if name not in self.bound_inputs:
+                bound = ", ".join(map(repr, self.bound_inputs)) or "(none)"
+                raise InvalidArgumentError(
+                    f"pipeline {self.name!r} has no bound input {name!r}; bound inputs: {bound}", input_name=name
+                )
+        kept = {k: v for k, v in self.bound_inputs.items() if names and k not in names}
+        return type(self)(nodes=self.nodes, name=self.name, config=self.config, bound_inputs=kept)
 
     def as_node(
         self,
@@ -264,16 +370,20 @@ class Pipeline:
         map_over: str | Sequence[str] | None = None,
         name: str | None = None,
         map_mode: MapMode = "zip",
+        on_error: ErrorPolicy = "raise",
     ) -> PipelineNode:
         """Wrap this pipeline as a node of another.
 
         Args:
             input_mapping: Outer name -> inner input name.
-            output_mapping: Inner output name -> outer name.
+            output_mapping: Inner output name -> outer name. Exactly the mapped outputs are
+                exposed (map a name to itself to keep it); the inner intermediates stay private.
             map_over: Outer input(s) to iterate over: the inner pipeline runs once per item
                 and each exposed output becomes a list.
             name: The node's name (default: this pipeline's name).
             map_mode: ``"zip"`` or ``"product"`` when mapping over several inputs.
+            on_error: With `map_over`, ``"continue"`` turns failed items into
+                :class:`~hypernodes.ItemFailure` records (see :meth:`map`).
         """
         return PipelineNode(
             self,
@@ -282,6 +392,7 @@ class Pipeline:
             map_over=map_over,
             map_mode=map_mode,
             name=name,
+            on_error=on_error,
         )
 
     def explain(self, config: RuntimeConfig | None = None) -> ConfigExplanation:
@@ -404,11 +515,11 @@ def _topological_order(
 
 
 def unknown_name_error(
-    kind: str, name: str, pipeline: Pipeline, choices: Sequence[str]
+    kind: str, name: str, pipeline: Pipeline | _Named, choices: Sequence[str]
 ) -> InvalidArgumentError:
     """Build the error for an unknown output or input name, listing the valid ones."""
     available = ", ".join(repr(c) for c in sorted(choices)) or "(none)"
-    if kind == "output_name" and name in pipeline.root_args:
+    if kind == "output_name" and name in getattr(pipeline, "root_args", ()):
         return InvalidArgumentError(
             f"output_name {name!r} is an input of pipeline {pipeline.name!r}, not an output: run and map return "
             f"what nodes compute, never the inputs. Outputs: {available}; drop {name!r} from output_name "
@@ -419,3 +530,16 @@ def unknown_name_error(
         f"unknown {kind} {name!r} for pipeline {pipeline.name!r}; available: {available}."
         + did_you_mean(name, choices)
     )
+
+
+class _Named:
+    """A name for error messages, before the pipeline exists."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+def _rebuild(
+    nodes: tuple[AnyNode, ...], name: str, config: RuntimeConfig | ConfigPatch | None, bound: dict[str, Any]
+) -> Pipeline:
+    return Pipeline(nodes=nodes, name=name, config=config, bound_inputs=bound)

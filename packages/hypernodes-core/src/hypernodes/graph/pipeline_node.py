@@ -7,10 +7,12 @@ from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import InvalidArgumentError
 
 if TYPE_CHECKING:
-    from hypernodes.config.runtime import RuntimeConfig
+    from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
+    from hypernodes.engine.failures import ErrorPolicy
     from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["MapMode", "PipelineNode", "did_you_mean"]
@@ -40,7 +42,8 @@ class PipelineNode:
         pipeline: The inner pipeline.
         name: The node's name (default: the inner pipeline's name).
         input_mapping: Outer input name -> inner input name.
-        output_mapping: Inner output name -> outer output name.
+        output_mapping: Inner output name -> outer output name. When given, exactly these
+            outputs are exposed (map a name to itself to keep it); the others stay private.
         map_over: Outer input names mapped over (empty: no map).
         map_mode: ``"zip"`` or ``"product"``.
         parameters: The outer input names, in the inner pipeline's ``root_args`` order.
@@ -52,11 +55,14 @@ class PipelineNode:
     __slots__ = (
         "_inner_of_outer",
         "_outer_of_inner_output",
+        "bound_inputs",
         "config",
+        "inner_bound_inputs",
         "input_mapping",
         "map_mode",
         "map_over",
         "name",
+        "on_error",
         "optional",
         "output_mapping",
         "output_names",
@@ -70,7 +76,10 @@ class PipelineNode:
     output_mapping: Mapping[str, str]
     map_over: tuple[str, ...]
     map_mode: MapMode
-    config: RuntimeConfig | None
+    config: RuntimeConfig | ConfigPatch | None
+    on_error: ErrorPolicy
+    bound_inputs: Mapping[str, Any]
+    inner_bound_inputs: Mapping[str, Any]
     parameters: tuple[str, ...]
     optional: frozenset[str]
     output_names: tuple[str, ...]
@@ -90,7 +99,9 @@ class PipelineNode:
         map_over: str | Sequence[str] | None = None,
         map_mode: MapMode = "zip",
         name: str | None = None,
-        config: RuntimeConfig | None = None,
+        config: RuntimeConfig | ConfigPatch | None = None,
+        on_error: ErrorPolicy = "raise",
+        bound_inputs: Mapping[str, Any] | None = None,
     ) -> None:
         node_name = name or pipeline.name
         input_mapping = dict(input_mapping or {})
@@ -136,8 +147,28 @@ class PipelineNode:
                 f"map_mode of node {node_name!r} must be 'zip' or 'product', got {map_mode!r}",
                 node_name=node_name,
             )
+        if on_error not in ("raise", "continue"):
+            raise InvalidArgumentError(
+                f"on_error of node {node_name!r} must be 'raise' or 'continue', got {on_error!r}", node_name=node_name
+            )
+        bound = dict(bound_inputs or {})
+        for outer_name in bound:
+            if outer_name not in parameters:
+                raise InvalidArgumentError(
+                    f"node {node_name!r} cannot bind {outer_name!r}, which is not one of its inputs: "
+                    f"{_quoted(parameters)}." + did_you_mean(outer_name, parameters),
+                    node_name=node_name,
+                    input_name=outer_name,
+                )
+        inner_of = {outer_of_inner.get(a, a): a for a in inner_args}
+        # What the inner level gets when the outer one passes nothing: the inner pipeline's
+        # bound inputs, then this node's (both lose to what the outer level passes).
+        inner_bound = {**pipeline.bound_inputs, **{inner_of[k]: v for k, v in bound.items()}}
         set_ = object.__setattr__
         set_(self, "pipeline", pipeline)
+        set_(self, "on_error", on_error)
+        set_(self, "bound_inputs", MappingProxyType(bound))
+        set_(self, "inner_bound_inputs", MappingProxyType(inner_bound))
         set_(self, "name", node_name)
         set_(self, "input_mapping", MappingProxyType(input_mapping))
         set_(self, "output_mapping", MappingProxyType(output_mapping))
@@ -148,22 +179,51 @@ class PipelineNode:
         set_(
             self,
             "optional",
-            frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) - frozenset(map_over),
+            (frozenset(outer_of_inner.get(arg, arg) for arg in pipeline.optional_args) | frozenset(bound))
+            - frozenset(map_over),
         )
-        set_(self, "output_names", tuple(output_mapping.get(o, o) for o in pipeline.output_names))
-        set_(self, "_inner_of_outer", MappingProxyType({outer_of_inner.get(a, a): a for a in inner_args}))
-        set_(
-            self,
-            "_outer_of_inner_output",
-            MappingProxyType({o: output_mapping.get(o, o) for o in pipeline.output_names}),
-        )
+        # With an output_mapping, exactly the mapped outputs are exposed: the inner
+        # intermediates stay private (two nested pipelines may both have a `tmp`).
+        exposed = {o: output_mapping[o] for o in pipeline.output_names if o in output_mapping} if output_mapping else {
+            o: o for o in pipeline.output_names
+        }
+        if len(set(exposed.values())) != len(exposed):
+            raise InvalidArgumentError(
+                f"output_mapping of node {node_name!r} maps two inner outputs to one outer name",
+                node_name=node_name,
+            )
+        set_(self, "output_names", tuple(exposed.values()))
+        set_(self, "_inner_of_outer", MappingProxyType(inner_of))
+        set_(self, "_outer_of_inner_output", MappingProxyType(exposed))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"PipelineNode is immutable; use with_config() to derive a new one ({name!r})")
 
     def __repr__(self) -> str:
         mapped = f", map_over={self.map_over!r}" if self.map_over else ""
-        return f"PipelineNode({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r}{mapped})"
+        bound = f", bound={list(self.bound_inputs)!r}" if self.bound_inputs else ""
+        return f"PipelineNode({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r}{mapped}{bound})"
+
+    @property
+    def has_bound(self) -> bool:
+        """Whether the inner level gets bound values (of the inner pipeline or of this node)."""
+        return bool(self.inner_bound_inputs)
+
+    def bind(self, **values: Any) -> Self:
+        """Return a copy whose outer inputs `values` default to these values (see ``Pipeline.bind``)."""
+        return type(self)(self.pipeline, **{**self._kwargs(), "bound_inputs": {**self.bound_inputs, **values}})
+
+    def unbind(self, *names: str) -> Self:
+        """Return a copy without the bound values of `names` (all of them when none is named)."""
+        for name in names:
+            if name not in self.bound_inputs:
+                raise InvalidArgumentError(
+                    f"node {self.name!r} has no bound input {name!r}; bound inputs: {_quoted(list(self.bound_inputs))}",
+                    node_name=self.name,
+                    input_name=name,
+                )
+        kept = {k: v for k, v in self.bound_inputs.items() if names and k not in names}
+        return type(self)(self.pipeline, **{**self._kwargs(), "bound_inputs": kept})
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild, (self.pipeline, self._kwargs()))
@@ -186,9 +246,15 @@ class PipelineNode:
         """Return the outer name under which inner output `inner` is exposed."""
         return self._outer_of_inner_output[inner]
 
-    def with_config(self, config: RuntimeConfig | None) -> Self:
-        """Return a copy of this node that always runs under `config` (None removes it)."""
-        return type(self)(self.pipeline, **{**self._kwargs(), "config": config})
+    @property
+    def exposed_inner_outputs(self) -> tuple[str, ...]:
+        """The inner outputs this node exposes (all of them without an ``output_mapping``)."""
+        return tuple(self._outer_of_inner_output)
+
+    def with_config(self, config: RuntimeConfig | ConfigPatch | None = UNSET, **changes: Any) -> Self:
+        """Return a copy of this node with its own config (a whole config, or field changes: see ``Node``)."""
+        setting = updated_setting(self.config, config, changes, f"node {self.name!r}")
+        return type(self)(self.pipeline, **{**self._kwargs(), "config": setting})
 
     def _kwargs(self) -> dict[str, Any]:
         return {
@@ -198,6 +264,8 @@ class PipelineNode:
             "map_mode": self.map_mode,
             "name": self.name,
             "config": self.config,
+            "on_error": self.on_error,
+            "bound_inputs": dict(self.bound_inputs),
         }
 
 

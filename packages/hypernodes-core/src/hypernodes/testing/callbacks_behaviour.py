@@ -14,7 +14,7 @@ from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
 from hypernodes.testing.nodes import clean, count, double, explode, square
-from hypernodes.testing.recording import RecordingCallback
+from hypernodes.testing.recording import Event, RecordingCallback
 
 __all__ = ["CallbackBehaviour"]
 
@@ -139,3 +139,63 @@ class CallbackBehaviour:
             config=RuntimeConfig(executor=executor, callbacks=[recorder]),
         )
         assert len(recorder.states) == 1
+
+    # -- frames: where each event belongs ----------------------------------------------------------
+
+    def test_frame_ids_link_every_level_to_the_one_that_started_it(self, executor: Executor) -> None:
+        recorder = RecordingCallback()
+        per_x = Pipeline(nodes=[double], name="inner").as_node(map_over="x", name="per_x")
+        outer = Pipeline(nodes=[per_x], name="outer")
+        outer.map(
+            inputs={"x": [[1, 2], [3, 4], [5, 6], [7, 8]]},
+            map_over="x",
+            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+        )
+        root = recorder.hooks("on_map_start")[0]
+        assert root.path == ("outer",) and root.parent_frame_id is None and root.frame_id
+
+        def frames(hook: str, path: tuple[str, ...]) -> dict[str, Event]:
+            return {e.frame_id: e for e in recorder.hooks(hook) if e.path == path}
+
+        outer_items = frames("on_map_item_start", ("outer",))
+        assert len(outer_items) == 4  # one frame per item, unique whichever process ran it
+        assert {e.parent_frame_id for e in outer_items.values()} == {root.frame_id}
+        nested_starts = frames("on_nested_pipeline_start", ("outer",))
+        assert set(nested_starts) == set(outer_items)  # the nested node runs in its item's frame
+        inner_maps = frames("on_map_start", ("outer", "per_x"))
+        assert sorted(str(e.parent_frame_id) for e in inner_maps.values()) == sorted(outer_items)
+        inner_items = frames("on_map_item_start", ("outer", "per_x"))
+        assert len(inner_items) == 8
+        assert sorted(str(e.parent_frame_id) for e in inner_items.values()) == sorted(2 * list(inner_maps))
+        for event in recorder.hooks("on_node_end"):  # a node's frame is its item's, and leads up to the root
+            inner_item = inner_items[event.frame_id]
+            assert event.item_index == inner_item.subject
+            outer_item = outer_items[str(inner_maps[str(inner_item.parent_frame_id)].parent_frame_id)]
+            assert outer_item.parent_frame_id == root.frame_id
+        assert len({root.frame_id, *outer_items, *inner_maps, *inner_items}) == 1 + 4 + 4 + 8
+
+    def test_a_nested_pipelines_own_callbacks_get_its_events(self, executor: Executor) -> None:
+        outer_recorder, inner_recorder = RecordingCallback(), RecordingCallback()
+        inner = Pipeline(
+            nodes=[double], name="inner", config=RuntimeConfig(executor=executor, callbacks=[inner_recorder])
+        )
+        outer = Pipeline(
+            nodes=[inner, square], name="outer", config=RuntimeConfig(executor=executor, callbacks=[outer_recorder])
+        )
+        assert outer.map(inputs={"x": [1, 2]}, map_over="x") == {"doubled": [2, 4], "squared": [1, 4]}
+
+        inner_hooks = Counter((e.hook, e.path, e.subject) for e in inner_recorder.events)
+        assert inner_hooks == Counter(
+            {
+                ("on_pipeline_start", ("outer", "inner"), None): 2,
+                ("on_node_start", ("outer", "inner"), "double"): 2,
+                ("on_node_end", ("outer", "inner"), "double"): 2,
+                ("on_pipeline_end", ("outer", "inner"), None): 2,
+            }
+        )
+        assert {e.path for e in outer_recorder.events} == {("outer",)}  # none of the inner level's events
+        assert len(outer_recorder.hooks("on_nested_pipeline_end")) == 2
+        assert len(outer_recorder.hooks("on_node_end")) == 2  # square, once per item
+        item_frames = {e.frame_id for e in outer_recorder.hooks("on_map_item_start")}
+        inner_runs = inner_recorder.hooks("on_pipeline_start")
+        assert {e.parent_frame_id for e in inner_runs} == item_frames  # linked across the two callbacks

@@ -159,3 +159,52 @@ def fail_while_marked(x: int, log: str, marker: str) -> int:
 def logged_none(x: int, log: str) -> None:
     """Return None, recording the call."""
     record_call(log, f"none-{x}")
+
+
+@node(output_name="tmp")
+def logged_tmp_a(x: int, log: str) -> int:
+    """An intermediate called `tmp` (first of two pipelines that both have one)."""
+    record_call(log, f"tmp-a-{x}")
+    return x + 1
+
+
+@node(output_name="tmp")
+def logged_tmp_b(x: int, log: str) -> int:
+    """An intermediate called `tmp` (second of two pipelines that both have one)."""
+    record_call(log, f"tmp-b-{x}")
+    return x * 10
+
+
+@node(output_name="out")
+def from_tmp(tmp: int) -> int:
+    """Read the pipeline's private `tmp`."""
+    return tmp + 100
+
+
+@node(output_name="side")
+def logged_side(tmp: int, log: str) -> int:
+    """An output nobody exposes: it must not run when its pipeline's outputs are mapped away."""
+    record_call(log, f"side-{tmp}")
+    return tmp
+
+
+@node(output_name="y")
+def scaled(x: int, factor: int) -> int:
+    """Multiply `x` by `factor` (bind `factor` once, map over `x`)."""
+    return x * factor
+
+
+@node(output_name="y")
+def fail_on_three(x: int, log: str) -> int:
+    """Fail for x == 3, record every call."""
+    record_call(log, f"call-{x}")
+    if x == 3:
+        raise ValueError("item three is broken")
+    return x * 2
+
+
+@node(output_name="y")
+def type_error_once(x: int, log: str) -> int:
+    """Raise a TypeError (a bug, never worth a retry), recording each call."""
+    record_call(log, f"bug-{x}")
+    raise TypeError(f"bug for x={x}")

@@ -23,6 +23,8 @@ class Event:
     item_index: int | None
     subject: Any  # the node name, the map total or item index, or None
     run_id: str
+    frame_id: str = ""
+    parent_frame_id: str | None = None
 
 
 class RecordingCallback(PipelineCallback):
@@ -35,7 +37,9 @@ class RecordingCallback(PipelineCallback):
 
     def _record(self, hook: str, ctx: CallbackContext, subject: Any = None) -> None:
         with self._lock:
-            self.events.append(Event(hook, ctx.path, ctx.depth, ctx.item_index, subject, ctx.run_id))
+            self.events.append(
+                Event(hook, ctx.path, ctx.depth, ctx.item_index, subject, ctx.run_id, ctx.frame_id, ctx.parent_frame_id)
+            )
             if not any(state is ctx.state for state in self.states):
                 self.states.append(ctx.state)
 
@@ -52,9 +56,7 @@ class RecordingCallback(PipelineCallback):
     def on_node_start(self, ctx: CallbackContext, node: str, inputs: Mapping[str, Any]) -> None:
         self._record("on_node_start", ctx, node)
 
-    def on_node_end(
-        self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float
-    ) -> None:
+    def on_node_end(self, ctx: CallbackContext, node: str, outputs: Mapping[str, Any], duration: float) -> None:
         self._record("on_node_end", ctx, node)
 
     def on_node_cached(self, ctx: CallbackContext, node: str, signature: str) -> None:

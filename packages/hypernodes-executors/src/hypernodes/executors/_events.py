@@ -1,8 +1,9 @@
 """Replay, in the caller, the callback events that worker processes send (private).
 
 Workers put ``(channel, event bytes)`` on one queue per pool; a pump thread in the caller
-takes them off as they come and replays each into the dispatcher of the map (or run) that
-opened the channel, so progress bars advance per item, live. A worker ends each chunk with
+takes them off as they come and hands each to the core ``EventReceiver`` of the map (or run)
+that opened the channel, which replays it into the callbacks of the level it came from, so
+progress bars advance per item, live. A worker ends each chunk with
 ``(channel, None)``, so the caller can wait until every event of a map was replayed before
 the map returns (and ``on_map_end`` fires after the last ``on_map_item_end``).
 """
@@ -13,17 +14,12 @@ import itertools
 import logging
 import queue
 import threading
-from typing import TYPE_CHECKING, Any
-
-from hypernodes.callbacks.base import HOOK_NAMES
-from hypernodes.callbacks.relay import decode_event, replay
-from hypernodes.executors._transport import loads
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
-    from hypernodes import RunContext
-    from hypernodes.callbacks.dispatch import CallbackDispatcher
+    from hypernodes.executor import EventReceiver
 
 __all__ = ["Channel", "EventPump"]
 
@@ -35,28 +31,22 @@ _POLL = 0.1  # seconds between checks for close() while the queue is idle
 class Channel:
     """The events of one map or run: where they are replayed, and how many chunks ended."""
 
-    __slots__ = ("_cond", "_dispatcher", "_ended", "_state", "hooks", "id")
+    __slots__ = ("_cond", "_ended", "id", "receiver")
 
-    def __init__(self, channel_id: int, dispatcher: CallbackDispatcher | None, state: dict[str, Any]) -> None:
+    def __init__(self, channel_id: int, receiver: EventReceiver) -> None:
         self.id = channel_id
-        self._dispatcher = dispatcher
-        self._state = state
-        self.hooks = frozenset(
-            () if dispatcher is None else (hook for hook in HOOK_NAMES if dispatcher.wants(hook))
-        )
+        self.receiver = receiver
         self._ended = 0
         self._cond = threading.Condition(threading.Lock())  # guards _ended
 
+    @property
+    def wanted(self) -> bool:
+        """Whether workers send events on this channel (decided once the payload was encoded)."""
+        return self.receiver.wants_events
+
     def replay(self, blob: bytes) -> None:
         """Dispatch one relayed event."""
-        if self._dispatcher is None:
-            return
-        try:
-            hook, ctx, args = decode_event(blob, loads)
-        except Exception as exc:  # e.g. a value whose class the caller cannot import
-            logger.debug("a relayed callback event could not be decoded: %r", exc)
-            return
-        replay(self._dispatcher, hook, ctx, args, self._state)
+        self.receiver.receive(blob)
 
     def chunk_ended(self) -> None:
         """Count a chunk whose events were all replayed."""
@@ -66,7 +56,7 @@ class Channel:
 
     def wait_for_chunks(self, count: int, timeout: float) -> bool:
         """Wait until `count` chunks ended; False if `timeout` seconds passed first."""
-        if not self.hooks:
+        if not self.wanted:
             return True  # workers send nothing on this channel
         with self._cond:
             return self._cond.wait_for(lambda: self._ended >= count, timeout)
@@ -84,12 +74,11 @@ class EventPump:
         self._thread = threading.Thread(target=self._pump, name=name, daemon=True)
         self._thread.start()
 
-    def open(self, ctx: RunContext) -> Channel:
-        """Open a channel replaying into `ctx`'s dispatcher, with `ctx`'s run state."""
-        channel = Channel(next(self._ids), ctx.dispatcher, ctx.run.state)
-        if channel.hooks:
-            with self._lock:
-                self._channels[channel.id] = channel
+    def open(self, receiver: EventReceiver) -> Channel:
+        """Open a channel replaying into `receiver`."""
+        channel = Channel(next(self._ids), receiver)
+        with self._lock:
+            self._channels[channel.id] = channel
         return channel
 
     def close_channel(self, channel: Channel) -> None:

@@ -7,20 +7,32 @@ import concurrent.futures
 import contextlib
 import threading
 from collections.abc import Awaitable, Callable, Collection, Coroutine, Sequence
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from typing_extensions import override
 
-from hypernodes._async import run_in_thread, run_sync
-from hypernodes.engine.context import RunContext
-from hypernodes.engine.engine import ENGINE
+from hypernodes.executor import (
+    ReadySet,
+    Values,
+    map_root,
+    run_in_order,
+    run_in_thread,
+    run_item,
+    run_item_async,
+    run_root,
+    run_step_async,
+    run_sync,
+)
 from hypernodes.executors import _scope
-from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
+from hypernodes.executors._base import LocalExecutor, positive_int
 
 if TYPE_CHECKING:
-    from hypernodes import Pipeline, RunFrame, RuntimeConfig, Step
+    from hypernodes import Pipeline, RuntimeConfig
     from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes.executor import MapRequest, RunRequest, Step
     from hypernodes.graph.pipeline_node import MapMode
+
+    ErrorPolicy = Literal["raise", "continue"]
 
 __all__ = ["AsyncExecutor"]
 
@@ -39,6 +51,8 @@ class AsyncExecutor(LocalExecutor):
     async database drivers): a thousand awaiting items cost one thread. Sync nodes run in
     threads this executor owns, off the event loop, so they never block it.
 
+    * A run whose steps are sync and form a chain has nothing to await or overlap: it runs in
+      the calling thread, as under ``SequentialExecutor`` (a map's items still overlap).
     * Sync entry points (``pipeline.run``/``map`` with this executor) work from any code,
       including code that already runs an event loop (Jupyter, an async web handler): the
       run goes to HyperNodes' background loop.
@@ -88,7 +102,7 @@ class AsyncExecutor(LocalExecutor):
         The root level runs on this executor; nested pipelines follow their own config as
         usual. Arguments and errors are those of ``Pipeline.run``.
         """
-        return await self._await_root(self._run_root, pipeline, {} if inputs is None else inputs, output_name, config)
+        return await self._await_root(run_root, pipeline, {} if inputs is None else inputs, output_name, config, self)
 
     async def map_async(
         self,
@@ -98,35 +112,32 @@ class AsyncExecutor(LocalExecutor):
         map_mode: MapMode = "zip",
         output_name: OutputNames | None = None,
         config: RuntimeConfig | None = None,
+        on_error: ErrorPolicy = "raise",
     ) -> dict[str, list[Any]]:
         """Map `pipeline` like ``pipeline.map(...)``, on the running event loop, without blocking it.
 
         The items are scheduled by this executor; arguments and errors are those of
         ``Pipeline.map``.
         """
-        return await self._await_root(self._map_root, pipeline, inputs, map_over, map_mode, output_name, config)
+        return await self._await_root(
+            map_root, pipeline, inputs, map_over, map_mode, output_name, config, self, on_error
+        )
 
     # -- the Executor contract (sync) -----------------------------------------------------------
 
     @override
-    def run_pipeline(
-        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
-    ) -> Outputs:
-        return self._call(self._run_level, pipeline, inputs, ctx, output_name)
+    def run_pipeline(self, request: RunRequest) -> Outputs:
+        if request.plan.is_chain and not request.plan.has_async:
+            # Nothing to await and nothing to overlap: the caller waits for the result anyway,
+            # and a trip to the event loop and back costs ~100x the run (see docs/advanced/executors.md).
+            return run_in_order(request)
+        return self._call(self._run_level, request)
 
     @override
-    def map_items_with(
-        self,
-        pipeline: Pipeline,
-        items: Sequence[Inputs],
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-    ) -> list[Outputs]:
-        if not items:
+    def map_items(self, request: MapRequest) -> list[Outputs]:
+        if not request.items:
             return []
-        return self._call(self._map_level, pipeline, items, inputs, ctx, output_name, run)
+        return self._call(self._map_level, request)
 
     @override
     def close(self) -> None:
@@ -167,93 +178,40 @@ class AsyncExecutor(LocalExecutor):
         with _scope.inside(self._key, loop):  # levels of this run join `loop` (see _call)
             return function(*args)
 
-    def _run_root(
-        self, pipeline: Pipeline, inputs: Inputs, output_name: OutputNames | None, config: RuntimeConfig | None
-    ) -> Outputs:
-        ctx = ENGINE.start_run(pipeline, inputs, output_name, config, executor=self)
-        return ENGINE.run(pipeline, inputs, ctx, output_name)
-
-    def _map_root(
-        self,
-        pipeline: Pipeline,
-        inputs: Inputs,
-        map_over: str | Sequence[str],
-        map_mode: MapMode,
-        output_name: OutputNames | None,
-        config: RuntimeConfig | None,
-    ) -> dict[str, list[Any]]:
-        items, broadcast, ctx = ENGINE.start_map(pipeline, inputs, map_over, map_mode, output_name, config, self)
-        return ENGINE.map(pipeline, items, broadcast, ctx, output_name)
-
     # -- scheduling on the loop -------------------------------------------------------------------
 
-    async def _run_level(
-        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
-    ) -> Outputs:
-        return await ENGINE.run_pipeline_async(pipeline, inputs, ctx, output_name, self._schedule)
-
-    async def _map_level(
-        self,
-        pipeline: Pipeline,
-        items: Sequence[Inputs],
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-    ) -> list[Outputs]:
-        results: list[Any] = [None] * len(items)
-        pending = iter(range(len(items)))  # shared by the item loops below
-        failures: list[BaseException] = []
-
-        async def run_one(index: int) -> Outputs:
-            if run is None:
-                return await ENGINE.run_item_async(
-                    pipeline, index, items[index], inputs, ctx, output_name, self._run_level
-                )
-            # Another executor runs each item's pipeline (CompositeExecutor): a sync call.
-            return await self._offload(ENGINE.run_item, pipeline, index, items[index], inputs, ctx, output_name, run)
-
-        async def item_loop() -> None:
-            for index in pending:
-                if failures:
-                    return
-                try:
-                    results[index] = await run_one(index)
-                except Exception as exc:  # stop starting items; the running ones finish
-                    failures.append(exc)
-                    return
-
+    async def _run_level(self, request: RunRequest) -> Outputs:
+        plan = request.plan
+        ctx = request.ctx
+        if plan.is_chain and not plan.has_async:  # sync steps one after another: one thread hand-off
+            return await self._offload(run_in_order, request)
+        if plan.is_chain:  # one ready step at a time: no task needed
+            values = Values.merge(request.inputs)
+            for step in plan.steps:
+                values.add(await run_step_async(step, values, ctx, self._offload))
+            return request.select(values)
+        ready = ReadySet(request)
         loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(item_loop()) for _ in range(min(len(items), self.max_concurrency))]
-        await _wait_all(tasks)  # if this level is cancelled or closed, so are the item loops
-        if failures:
-            raise failures[0]
-        return results
 
-    async def _schedule(self, frame: RunFrame) -> None:
-        plan = frame.plan
-        steps = plan.steps
-        if is_chain(plan):  # one ready step at a time: no task needed
+        def start(steps: Sequence[Step]) -> None:
             for step in steps:
-                await self._execute(step, frame)
-            return
-        loop = asyncio.get_running_loop()
-        waiting = [len(step.dependencies) for step in steps]
-        running = {loop.create_task(self._execute(s, frame)): s.index for s in steps if not s.dependencies}
+                task = loop.create_task(run_step_async(step, ready.inputs_for(step), ctx, self._offload))
+                running[task] = step
+
+        running: dict[asyncio.Task[Values], Step] = {}
+        start(ready.get_ready())
         error: BaseException | None = None
         try:
             while running:
                 done, _ = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
                 for task in done:
-                    index = running.pop(task)
+                    step = running.pop(task)
                     failure = asyncio.CancelledError() if task.cancelled() else task.exception()
                     if failure is not None:
                         error = error or failure  # start nothing new; let the running steps finish
                     elif error is None:
-                        for dependent in plan.dependents[index]:
-                            waiting[dependent] -= 1
-                            if waiting[dependent] == 0:
-                                running[loop.create_task(self._execute(steps[dependent], frame))] = dependent
+                        ready.done(step, task.result())
+                        start(ready.get_ready())
         except GeneratorExit:
             _cancel_all(running)  # closed, not cancelled: awaiting is no longer allowed
             raise
@@ -262,14 +220,37 @@ class AsyncExecutor(LocalExecutor):
             raise
         if error is not None:
             raise error
+        return ready.outputs()
 
-    async def _execute(self, step: Step, frame: RunFrame) -> None:
-        # Only plain async nodes are awaited on the loop; the engine would send the rest to
-        # asyncio's default executor, whose few threads a nested pipeline could exhaust.
-        if step.is_async and not step.is_nested and (step.node_config is None or frame.ctx.locked):
-            await ENGINE.execute_step_async(step, frame)
-        else:
-            await self._offload(ENGINE.execute_step, step, frame)
+    async def _map_level(self, request: MapRequest) -> list[Outputs]:
+        count = len(request.items)
+        results: list[Any] = [None] * count
+        pending = iter(range(count))  # shared by the item loops below
+        failures: list[BaseException] = []
+        runner = request.runner
+
+        async def run_one(position: int) -> Outputs:
+            if runner is None:
+                return await run_item_async(request, position, self._run_level)
+            # Another executor runs each item's pipeline (CompositeExecutor): a sync call.
+            return await self._offload(run_item, request, position, runner)
+
+        async def item_loop() -> None:
+            for position in pending:
+                if failures:
+                    return
+                try:
+                    results[position] = await run_one(position)
+                except Exception as exc:  # stop starting items; the running ones finish
+                    failures.append(exc)
+                    return
+
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(item_loop()) for _ in range(min(count, self.max_concurrency))]
+        await _wait_all(tasks)  # if this level is cancelled or closed, so are the item loops
+        if failures:
+            raise failures[0]
+        return results
 
     async def _offload(self, function: Callable[..., T], *args: Any) -> T:
         """Run sync `function` in one of our threads, in a copy of this task's context.

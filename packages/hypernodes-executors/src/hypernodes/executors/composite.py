@@ -1,24 +1,24 @@
-"""``CompositeExecutor``: map items through one executor, each item's nodes through another."""
+"""``CompositeExecutor``: map items through one executor, each item's steps through another."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from hypernodes import Executor, InvalidArgumentError
-from hypernodes.executors._base import LocalExecutor, RunPipeline
+from hypernodes import InvalidArgumentError
+from hypernodes.executor import Executor
+from hypernodes.executors._base import LocalExecutor
 
 if TYPE_CHECKING:
-    from hypernodes import Pipeline, RunContext
-    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes._types import Outputs
+    from hypernodes.executor import MapRequest, RunRequest
 
 __all__ = ["CompositeExecutor"]
 
 
 class CompositeExecutor(LocalExecutor):
-    """Schedule map items with `map_executor` and the nodes of each item with `node_executor`.
+    """Schedule map items with `map_executor` and the steps of each item with `node_executor`.
 
     Choose it when the two levels want different concurrency, e.g. threads across items and
     asyncio within an item whose nodes are concurrent ``async def`` calls::
@@ -30,7 +30,8 @@ class CompositeExecutor(LocalExecutor):
     :meth:`close` closes them.
 
     Args:
-        map_executor: Schedules the items of a map; an executor of this package.
+        map_executor: Schedules the items of a map; any executor whose ``map_items`` runs
+            each item through ``request.runner`` (all of this package's do).
         node_executor: Runs each item's pipeline (and every single run); any executor.
 
     Example:
@@ -45,39 +46,28 @@ class CompositeExecutor(LocalExecutor):
         {'doubled': [2, 4]}
     """
 
-    def __init__(self, map_executor: LocalExecutor, node_executor: Executor) -> None:
+    def __init__(self, map_executor: Executor, node_executor: Executor) -> None:
         super().__init__()
-        if not isinstance(map_executor, LocalExecutor):
-            raise InvalidArgumentError(
-                "CompositeExecutor(map_executor=...) needs an executor of hypernodes.executors "
-                "(SequentialExecutor, AsyncExecutor, ThreadPoolExecutor, ProcessPoolExecutor or "
-                f"CompositeExecutor), got {map_executor!r}"
-            )
-        if not isinstance(node_executor, Executor):
-            raise InvalidArgumentError(
-                f"CompositeExecutor(node_executor=...) needs an Executor such as AsyncExecutor(), got {node_executor!r}"
-            )
+        for argument, value, example in (
+            ("map_executor", map_executor, "ThreadPoolExecutor(8)"),
+            ("node_executor", node_executor, "AsyncExecutor()"),
+        ):
+            if not isinstance(value, Executor):
+                raise InvalidArgumentError(
+                    f"CompositeExecutor({argument}=...) needs an Executor such as {example}, got {value!r}"
+                )
         self.map_executor = map_executor
         self.node_executor = node_executor
 
     @override
-    def run_pipeline(
-        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
-    ) -> Outputs:
-        return self.node_executor.run_pipeline(pipeline, inputs, ctx, output_name)
+    def run_pipeline(self, request: RunRequest) -> Outputs:
+        return self.node_executor.run_pipeline(request)
 
     @override
-    def map_items_with(
-        self,
-        pipeline: Pipeline,
-        items: Sequence[Inputs],
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-    ) -> list[Outputs]:
-        runner = self.node_executor.run_pipeline if run is None else run
-        return self.map_executor.map_items_with(pipeline, items, inputs, ctx, output_name, runner)
+    def map_items(self, request: MapRequest) -> list[Outputs]:
+        if request.runner is None:
+            request = request.replace(runner=self.node_executor.run_pipeline)
+        return self.map_executor.map_items(request)
 
     @override
     def close(self) -> None:

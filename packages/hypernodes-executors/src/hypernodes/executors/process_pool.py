@@ -14,20 +14,19 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import override
 
-from hypernodes import InvalidArgumentError, RunContext, WorkerCrashedError
-from hypernodes.engine.engine import ENGINE
+from hypernodes import InvalidArgumentError, WorkerCrashedError
+from hypernodes.executor import EventReceiver, RunPayload, run_in_order, run_item
 from hypernodes.executors import _scope
-from hypernodes.executors._base import LocalExecutor, RunPipeline, positive_int
+from hypernodes.executors._base import LocalExecutor, positive_int
 from hypernodes.executors._events import Channel, EventPump
 from hypernodes.executors._interrupt import wait_slice
-from hypernodes.executors._process_worker import initialize, run_chunk
-from hypernodes.executors._transport import diagnose_items, diagnose_shared, dumps, loads
+from hypernodes.executors._process_worker import NO_EVENTS, initialize, run_chunk
 
 if TYPE_CHECKING:
     from multiprocessing.queues import Queue
 
-    from hypernodes import Pipeline
-    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes._types import Outputs
+    from hypernodes.executor import MapRequest, RunContext, RunRequest
 
 __all__ = ["ProcessPoolExecutor"]
 
@@ -88,32 +87,22 @@ class ProcessPoolExecutor(LocalExecutor):
         self._lock = threading.Lock()  # guards _runtime
 
     @override
-    def run_pipeline(
-        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
-    ) -> Outputs:
+    def run_pipeline(self, request: RunRequest) -> Outputs:
         if _scope.is_inside(self._key):  # already in one of our workers: run here
-            return ENGINE.run_pipeline(pipeline, inputs, ctx, output_name)
-        results = self._submit_all(pipeline, inputs, ctx, output_name, None, [(None, None)])
-        return results[0]  # type: ignore[no-any-return]
+            return run_in_order(request)
+        return self._submit_all(RunPayload.of_run(request), request.ctx, [(0, None)])[0]
 
     @override
-    def map_items_with(
-        self,
-        pipeline: Pipeline,
-        items: Sequence[Inputs],
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-    ) -> list[Outputs]:
-        if not items:
+    def map_items(self, request: MapRequest) -> list[Outputs]:
+        count = len(request.items)
+        if not count:
             return []
         if _scope.is_inside(self._key):  # already in one of our workers: run here
-            run_item = ENGINE.run_item
-            return [run_item(pipeline, i, item, inputs, ctx, output_name, run) for i, item in enumerate(items)]
-        size = self.chunksize or max(1, math.ceil(len(items) / (4 * self.max_workers)))
-        chunks = [(start, items[start : start + size]) for start in range(0, len(items), size)]
-        return self._submit_all(pipeline, inputs, ctx, output_name, run, chunks)
+            run = request.runner or run_in_order
+            return [run_item(request, position, run) for position in range(count)]
+        size = self.chunksize or max(1, math.ceil(count / (4 * self.max_workers)))
+        chunks = [(start, min(start + size, count)) for start in range(0, count, size)]
+        return self._submit_all(RunPayload.of_map(request), request.ctx, chunks)
 
     @override
     def close(self) -> None:
@@ -129,99 +118,76 @@ class ProcessPoolExecutor(LocalExecutor):
     # -- submitting and collecting ----------------------------------------------------------------
 
     def _submit_all(
-        self,
-        pipeline: Pipeline,
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-        chunks: Sequence[tuple[int | None, Sequence[Inputs] | None]],
-    ) -> list[Any]:
+        self, payload: RunPayload, ctx: RunContext, chunks: Sequence[tuple[int, int | None]]
+    ) -> list[Outputs]:
         runtime = self._ensure_runtime()
-        channel = runtime.pump.open(ctx)
+        receiver = EventReceiver(ctx)
+        channel = runtime.pump.open(receiver)
         try:
-            shared = self._dump_shared(pipeline, inputs, ctx, output_name, run, channel)
-            futures: dict[concurrent.futures.Future[bytes], tuple[int | None, int]] = {}
+            shared = payload.encode(receiver)
+            channel_id = channel.id if channel.wanted else NO_EVENTS
+            futures: dict[concurrent.futures.Future[bytes], tuple[int, int | None]] = {}
             try:
-                for start, chunk in chunks:
-                    try:
-                        blob = dumps((start, None if chunk is None else list(chunk)))
-                    except Exception as exc:
-                        assert start is not None and chunk is not None  # a run sends no items
-                        raise diagnose_items(pipeline, start, chunk, exc) from None
-                    size = 1 if chunk is None else len(chunk)
-                    futures[runtime.pool.submit(run_chunk, shared, blob)] = (start, size)
+                for start, stop in chunks:
+                    blob = payload.encode_items(start, stop) if payload.is_map else None
+                    futures[runtime.pool.submit(run_chunk, self._key, channel_id, shared, blob)] = (start, stop)
             except BaseException as exc:
                 # Pickling many chunks takes a while, and the first ones already run meanwhile.
                 if not isinstance(exc, Exception):  # Ctrl-C: stop them, as _collect would
                     self._discard(runtime)
                 raise
-            return self._collect(runtime, pipeline, futures, channel)
+            return self._collect(runtime, payload, futures, channel)
         finally:
             runtime.pump.close_channel(channel)
 
     def _collect(
         self,
         runtime: _Runtime,
-        pipeline: Pipeline,
-        futures: dict[concurrent.futures.Future[bytes], tuple[int | None, int]],
+        payload: RunPayload,
+        futures: dict[concurrent.futures.Future[bytes], tuple[int, int | None]],
         channel: Channel,
-    ) -> list[Any]:
-        results: list[Any] = [None] * sum(size for _, size in futures.values())
+    ) -> list[Outputs]:
+        results: list[Any] = [None] * (len(payload.items) if payload.items is not None else 1)
         error: BaseException | None = None
         ended = 0
         try:
             for future in _as_completed(futures):
                 if future.cancelled():
                     continue
-                start, size = futures[future]
+                start, stop = futures[future]
                 try:
-                    answer = loads(future.result())
+                    answer = future.result()
                 except BrokenProcessPool as exc:
-                    raise self._crashed(runtime, pipeline, start, size) from exc
+                    raise self._crashed(runtime, payload, start, stop) from exc
                 ended += 1
-                if answer[0] == "ok":
-                    results[start or 0 : (start or 0) + size] = answer[1]
-                elif error is None:  # stop: cancel the chunks not started, let the others finish
-                    error = _with_remote_traceback(answer[1], answer[2])
-                    for other in futures:
-                        other.cancel()
+                try:
+                    outputs = payload.decode(answer, start)
+                except Exception as exc:
+                    if error is None:  # stop: cancel the chunks not started, let the others finish
+                        error = exc
+                        for other in futures:
+                            other.cancel()
+                    continue
+                results[start : start + len(outputs)] = outputs
         except WorkerCrashedError:
             raise
         except BaseException:  # Ctrl-C (or any other interruption): stop the workers now
             self._discard(runtime)
             raise
         if not channel.wait_for_chunks(ended, _EVENT_GRACE):
-            logger.warning("some callback events of pipeline %r did not arrive from the workers", pipeline.name)
+            logger.warning("some callback events of pipeline %r did not arrive from the workers", payload.pipeline.name)
         if error is not None:
             raise error
         return results
 
-    def _dump_shared(
-        self,
-        pipeline: Pipeline,
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-        channel: Channel,
-    ) -> bytes:
-        fields = {"run_id": ctx.run.run_id, **ctx.worker_fields()}
-        shared = (pipeline, dict(inputs), fields, output_name, run, self._key, channel.id, channel.hooks)
-        try:
-            return dumps(shared)
-        except Exception as exc:
-            extra = {"the item runner (CompositeExecutor's node_executor)": run}
-            raise diagnose_shared(pipeline, inputs, ctx, extra, exc) from None
-
-    def _crashed(self, runtime: _Runtime, pipeline: Pipeline, start: int | None, size: int) -> WorkerCrashedError:
+    def _crashed(self, runtime: _Runtime, payload: RunPayload, start: int, stop: int | None) -> WorkerCrashedError:
         self._discard(runtime)
-        what = "a run" if start is None else f"map items {start}-{start + size - 1}"
+        what = "a run" if stop is None else f"map items {start}-{stop - 1}"
         return WorkerCrashedError(
-            f"a worker process of {self!r} died while running {what} of pipeline {pipeline.name!r}: it was "
+            f"a worker process of {self!r} died while running {what} of pipeline {payload.pipeline.name!r}: it was "
             "killed (out of memory? SIGKILL?) or exited (os._exit, a crash in native code). The pool is "
             "restarted on next use; lower max_workers or chunksize if memory is short.",
-            item_index=start,
+            item_index=None if stop is None else start,
         )
 
     # -- the pool's lifetime ----------------------------------------------------------------------
@@ -280,19 +246,3 @@ def _as_completed(futures: Collection[concurrent.futures.Future[bytes]]) -> Iter
             pending, timeout=wait_slice(), return_when=concurrent.futures.FIRST_COMPLETED
         )
         yield from done
-
-
-def _with_remote_traceback(error: BaseException, text: str) -> BaseException:
-    if error.__cause__ is None:  # as concurrent.futures does: show where it failed in the worker
-        error.__cause__ = _RemoteTraceback(text)
-    return error
-
-
-class _RemoteTraceback(Exception):
-    def __init__(self, text: str) -> None:
-        super().__init__(text)
-        self.text = text
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.text}"""'
-

@@ -6,20 +6,19 @@ import concurrent.futures
 import logging
 import os
 import threading
-from collections.abc import Sequence
 from contextvars import copy_context
 from typing import TYPE_CHECKING, Any
 
 from typing_extensions import override
 
-from hypernodes.engine.engine import ENGINE
+from hypernodes.executor import ReadySet, run_in_order, run_item, run_step
 from hypernodes.executors import _scope
-from hypernodes.executors._base import LocalExecutor, RunPipeline, is_chain, positive_int
-from hypernodes.executors._work import SharedWork
+from hypernodes.executors._base import LocalExecutor, positive_int
+from hypernodes.executors._work import AllReady, SharedWork
 
 if TYPE_CHECKING:
-    from hypernodes import Pipeline, RunContext, RunFrame
-    from hypernodes._types import Inputs, OutputNames, Outputs
+    from hypernodes._types import Outputs
+    from hypernodes.executor import MapRequest, RunRequest, Step
 
 __all__ = ["ThreadPoolExecutor"]
 
@@ -72,36 +71,38 @@ class ThreadPoolExecutor(LocalExecutor):
         return f"hypernodes-threads-{self._key[:8]}"
 
     @override
-    def run_pipeline(
-        self, pipeline: Pipeline, inputs: Inputs, ctx: RunContext, output_name: OutputNames | None
-    ) -> Outputs:
-        # A chain has one ready step at a time: the engine's own loop runs it here, in order.
-        schedule = None if is_chain(pipeline.plan(output_name)) else self._schedule
-        return ENGINE.run_pipeline(pipeline, inputs, ctx, output_name, schedule)
+    def run_pipeline(self, request: RunRequest) -> Outputs:
+        if request.plan.is_chain:  # one ready step at a time: run them here, in order
+            return run_in_order(request)
+        ready = ReadySet(request)
+        ctx = request.ctx
+
+        def execute(step: Step) -> Any:
+            return run_step(step, inputs[step.index], ctx)
+
+        # What each step reads is taken under the work's lock (in ReadySet.done), where the
+        # values it depends on are complete: see _StepTasks.
+        inputs: dict[int, Any] = {}
+        work = SharedWork(execute, self._submit_helper, _StepTasks(ready, inputs))
+        work.run(work.ready_count - 1, helping=True)  # the calling thread takes one root itself
+        return ready.outputs()
 
     @override
-    def map_items_with(
-        self,
-        pipeline: Pipeline,
-        items: Sequence[Inputs],
-        inputs: Inputs,
-        ctx: RunContext,
-        output_name: OutputNames | None,
-        run: RunPipeline | None,
-    ) -> list[Outputs]:
-        runner = self.run_pipeline if run is None else run
-        run_item = ENGINE.run_item
-        if len(items) <= 1:  # nothing to overlap: no hand-off
-            return [run_item(pipeline, 0, item, inputs, ctx, output_name, runner) for item in items]
-        results: list[Any] = [None] * len(items)
+    def map_items(self, request: MapRequest) -> list[Outputs]:
+        run = request.runner or self.run_pipeline
+        count = len(request.items)
+        if count <= 1:  # nothing to overlap: no hand-off
+            return [run_item(request, position, run) for position in range(count)]
+        results: list[Any] = [None] * count
 
-        def execute(index: int) -> None:
-            results[index] = run_item(pipeline, index, items[index], inputs, ctx, output_name, runner)
+        def execute(position: int) -> None:
+            results[position] = run_item(request, position, run)
 
-        work = SharedWork(execute, self._submit_helper, range(len(items)), len(items))
+        # Guided batches: trivial items cost one lock round per batch, slow ones still spread out.
+        work = SharedWork(execute, self._submit_helper, AllReady(range(count)), guided=2 * self.max_workers)
         # A worker of this pool that maps runs items itself: it counts as one of the workers.
         helping = _scope.is_inside(self._key)
-        work.run(min(len(items), self.max_workers) - helping, helping=helping)
+        work.run(min(count, self.max_workers) - helping, helping=helping)
         return results
 
     @override
@@ -116,23 +117,7 @@ class ThreadPoolExecutor(LocalExecutor):
     def _arguments(self) -> dict[str, Any]:
         return {"max_workers": self.max_workers}
 
-    def _schedule(self, frame: RunFrame) -> None:
-        plan = frame.plan
-        steps = plan.steps
-        execute_step = ENGINE.execute_step
-        waiting = [len(step.dependencies) for step in steps]
-        roots = [step.index for step in steps if not step.dependencies]
-        work = SharedWork(
-            lambda index: execute_step(steps[index], frame),
-            self._submit_helper,
-            roots,
-            len(steps),
-            plan.dependents,
-            waiting,
-        )
-        work.run(len(roots) - 1, helping=True)  # the calling thread takes one root itself
-
-    def _submit_helper(self, work: SharedWork) -> concurrent.futures.Future[None] | None:
+    def _submit_helper(self, work: SharedWork[Any]) -> concurrent.futures.Future[None] | None:
         try:
             # One Context copy per submission: two threads cannot enter one Context.
             return self._ensure_pool().submit(copy_context().run, self._help, work)
@@ -140,7 +125,7 @@ class ThreadPoolExecutor(LocalExecutor):
             logger.debug("%r was closed while scheduling; the caller runs the rest", self)
             return None
 
-    def _help(self, work: SharedWork) -> None:
+    def _help(self, work: SharedWork[Any]) -> None:
         with _scope.inside(self._key):
             work.help()
 
@@ -156,3 +141,26 @@ class ThreadPoolExecutor(LocalExecutor):
                     self._pool = pool
         return pool
 
+
+
+class _StepTasks:
+    """The steps of one run for :class:`SharedWork`: a ``ReadySet`` that also notes each ready step's inputs."""
+
+    __slots__ = ("_inputs", "_ready")
+
+    def __init__(self, ready: ReadySet, inputs: dict[int, Any]) -> None:
+        self._ready = ready
+        self._inputs = inputs
+
+    def get_ready(self) -> tuple[Step, ...]:
+        steps = self._ready.get_ready()
+        for step in steps:
+            self._inputs[step.index] = self._ready.inputs_for(step)
+        return steps
+
+    def done(self, task: Step, result: Any) -> None:
+        self._ready.done(task, result)
+        self._inputs.pop(task.index, None)
+
+    def is_active(self) -> bool:
+        return self._ready.is_active()

@@ -1,11 +1,13 @@
-"""Pickling for worker processes (private): cloudpickle, callbacks left behind, clear errors.
+"""Pickling for workers (private): cloudpickle, callbacks left behind, clear errors.
 
 Functions, lambdas and closures defined in ``__main__``, a notebook or a test module travel by
 value (cloudpickle). Callback objects stay in the caller: a worker relays their events instead
-(see :mod:`hypernodes.callbacks.relay`), so each one is sent as a stand-in, and a callback
-holding a lock, a file or a progress bar never has to be picklable. A value that cannot be
-pickled becomes a :class:`~hypernodes.SerializationError` naming the node or input it belongs
-to and its type.
+(see :mod:`hypernodes.callbacks.relay`). The callbacks of every ``RuntimeConfig`` in a payload
+are sent as one :class:`~hypernodes.callbacks.relay.RelayedCallbacks` token that names them in
+the caller, so a callback holding a lock, a file or a progress bar never has to be picklable,
+and the events of each level reach that level's callbacks. A value that cannot be pickled
+becomes a :class:`~hypernodes.SerializationError` naming the node or input it belongs to, the
+map item and the value's type.
 """
 
 from __future__ import annotations
@@ -20,21 +22,40 @@ from typing import TYPE_CHECKING, Any
 
 import cloudpickle  # type: ignore[import-untyped]
 
-from hypernodes import Node, PipelineCallback, PipelineNode, SerializationError
+from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.callbacks.relay import RelayedCallbacks
+from hypernodes.config.runtime import RuntimeConfig
+from hypernodes.errors import SerializationError
+from hypernodes.graph.node import Node
+from hypernodes.graph.pipeline_node import PipelineNode
 
 if TYPE_CHECKING:
-    from hypernodes import Pipeline, RunContext
+    from collections.abc import Callable
+
+    from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["diagnose_items", "diagnose_outputs", "diagnose_shared", "dumps", "loads"]
 
 _FIX = "or use ThreadPoolExecutor, whose threads need no pickling."
+
 
 loads = pickle.loads
 """Load bytes made by :func:`dumps` (cloudpickle output is plain pickle data)."""
 
 
 class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
+    def __init__(self, file: io.BytesIO, register: Callable[[Sequence[Any]], RelayedCallbacks | None] | None) -> None:
+        super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
+        self._register = register
+
     def reducer_override(self, obj: Any) -> Any:
+        if type(obj) is RuntimeConfig and obj.callbacks and not _is_relayed(obj.callbacks):
+            relayed = None if self._register is None else self._register(obj.callbacks)
+            config_fields = {name: getattr(obj, name) for name in _CONFIG_FIELDS}
+            config_fields["callbacks"] = () if relayed is None else (relayed,)
+            return (_rebuild_config, (config_fields,))
+        if isinstance(obj, RelayedCallbacks):
+            return NotImplemented
         if isinstance(obj, PipelineCallback):
             return (_LeftBehind, (type(obj).__qualname__,))
         if isinstance(obj, Node):
@@ -98,15 +119,32 @@ class _LeftBehind(PipelineCallback):
         return f"<callback {self.name} (in the caller)>"
 
 
-def dumps(value: Any) -> bytes:
-    """Pickle `value` with cloudpickle, leaving callbacks behind."""
+_CONFIG_FIELDS = ("backend", "executor", "cache", "callbacks", "retries", "timeout")
+
+
+def _rebuild_config(fields: dict[str, Any]) -> RuntimeConfig:
+    return RuntimeConfig(**fields)
+
+
+def _is_relayed(callbacks: Sequence[Any]) -> bool:
+    return len(callbacks) == 1 and isinstance(callbacks[0], RelayedCallbacks)
+
+
+def dumps(value: Any, register: Callable[[Sequence[Any]], RelayedCallbacks | None] | None = None) -> bytes:
+    """Pickle `value` with cloudpickle, leaving callbacks behind.
+
+    Args:
+        value: What to pickle.
+        register: Called with the callbacks of each config met; returns their stand-in
+            (None: the worker sends no events for them).
+    """
     buffer = io.BytesIO()
-    _Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL).dump(value)
+    _Pickler(buffer, register).dump(value)
     return buffer.getvalue()
 
 
 def diagnose_shared(
-    pipeline: Pipeline, inputs: Mapping[str, Any], ctx: RunContext, extra: Mapping[str, object], exc: Exception
+    pipeline: Pipeline, inputs: Mapping[str, Any], config: RuntimeConfig, extra: Mapping[str, object], exc: Exception
 ) -> SerializationError:
     """Explain why the values every item shares could not be pickled (`exc` was the failure)."""
     for name, value in inputs.items():
@@ -116,12 +154,12 @@ def diagnose_shared(
         if (failure := _failure(member)) is not None:
             where = " > ".join(path)
             return SerializationError(
-                f"node {member.name!r} of {where} cannot be pickled to send it to a worker process "
+                f"node {member.name!r} of {where} cannot be pickled to send it to a worker "
                 f"({_describe(failure)}). Its function (with its closure, defaults and config) must be "
                 f"picklable: build unpicklable resources inside the function, {_FIX}",
                 node_name=member.name,
             )
-    if (failure := _failure(ctx.config)) is not None:
+    if (failure := _failure(config)) is not None:
         return SerializationError(
             f"the RuntimeConfig of pipeline {pipeline.name!r} cannot be pickled to send it to a worker "
             f"process ({_describe(failure)}). Use a CacheSpec instead of a cache object, {_FIX}"
@@ -129,11 +167,11 @@ def diagnose_shared(
     for what, value in extra.items():
         if (failure := _failure(value)) is not None:
             return SerializationError(
-                f"{what} ({type(value).__name__}) cannot be pickled to send it to a worker process "
+                f"{what} ({type(value).__name__}) cannot be pickled to send it to a worker "
                 f"({_describe(failure)}); {_FIX}"
             )
     return SerializationError(
-        f"pipeline {pipeline.name!r} could not be pickled to send it to a worker process ({_describe(exc)}); {_FIX}"
+        f"pipeline {pipeline.name!r} could not be pickled to send it to a worker ({_describe(exc)}); {_FIX}"
     )
 
 
@@ -163,7 +201,7 @@ def diagnose_outputs(
                 item = "" if item_index is None else f", map item {item_index}"
                 return SerializationError(
                     f"output {name!r} of node {producer!r} (pipeline {pipeline.name!r}{item}) is a "
-                    f"{type(value).__name__}, which cannot be pickled to return it from the worker process "
+                    f"{type(value).__name__}, which cannot be pickled to return it from the worker "
                     f"({_describe(failure)}). Return picklable values from this node (or select other "
                     f"outputs with output_name=...), {_FIX}",
                     node_name=producer,
@@ -182,7 +220,7 @@ def _input_error(
     item = "" if item_index is None else f" (map item {item_index})"
     return SerializationError(
         f"input {name!r}{item} of pipeline {pipeline.name!r} is a {type(value).__name__}, which cannot be "
-        f"pickled to send it to a worker process ({_describe(failure)}); it is used by node(s) {users}. "
+        f"pickled to send it to a worker ({_describe(failure)}); it is used by node(s) {users}. "
         f"Pass something picklable instead (e.g. a path or an address, and open the resource inside the "
         f"node), {_FIX}",
         node_name=pipeline.consumers[name][0].name if pipeline.consumers.get(name) else None,
