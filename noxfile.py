@@ -13,15 +13,18 @@ import nox
 
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
-nox.options.sessions = ["lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal", "benchmarks"]
+nox.options.sessions = [
+    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
+    "daft", "daft_process", "daft_ray", "modal",
+    "benchmarks",
+]  # fmt: skip
 
 CORE = "packages/hypernodes-core[testing,progress,tracing,viz]"
-MEMBERS = (
-    "packages/hypernodes-executors",
-    "packages/hypernodes-daft",
-    "packages/hypernodes-modal",
-    "packages/hypernodes-distributed",
-)
+# What the local sessions install: engines (Daft, Dask, Ray, Spark, Modal) only go into the
+# sessions that test them, so these stay light and fast.
+MEMBERS = ("packages/hypernodes-executors",)
+DAFT = "packages/hypernodes-daft"
+DAFT_ENV = {"DO_NOT_TRACK": "1", "DAFT_PROGRESS_BAR": "0"}
 EXECUTORS = ["sequential", "asynchronous", "thread_pool", "process_pool", "composite"]
 PYTEST = ("pytest", "-q", "-p", "no:cacheprovider")
 
@@ -106,9 +109,60 @@ def release_rehearsal(session: nox.Session) -> None:
 
 
 @nox.session
+def daft(session: nox.Session) -> None:
+    """hypernodes-daft on Daft's native runner: its tests, the behaviour suite, mypy --strict over its src."""
+    _install(session, "packages/hypernodes-executors", DAFT)
+    session.install("numpy", "pydantic", "mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
+        env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
+    )  # fmt: skip
+
+
+@nox.session
+def daft_process(session: nox.Session) -> None:
+    """The behaviour suite under DaftExecutor(use_process=True): items in Daft's UDF processes (slow: ~2 min)."""
+    _install(session, DAFT)
+    session.install("numpy", "pydantic")
+    session.run(
+        *PYTEST, "packages/hypernodes-daft/tests/test_behaviour.py", *session.posargs,
+        env={**DAFT_ENV, "HYPERNODES_DAFT_MODES": "use_process"},
+    )  # fmt: skip
+
+
+@nox.session
+def daft_ray(session: nox.Session) -> None:
+    """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
+    _install(session, f"{DAFT}[ray]")
+    session.install("numpy", "pydantic")
+    session.run(*PYTEST, "packages/hypernodes-daft/tests", "-m", "ray", *session.posargs, env=DAFT_ENV)
+
+
+@nox.session
 def benchmarks(session: nox.Session) -> None:
     """Smoke-run every benchmark script with --quick, so they keep working; figures are not asserted."""
     _install(session, *MEMBERS)
     session.install("pipefunc>=0.90", "apache-hamilton>=1.88", "opentelemetry-sdk>=1.25")
     for script in sorted(Path("benchmarks").glob("bench_*.py")):
         session.run("python", str(script), "--quick")
+
+
+@nox.session
+def modal(session: nox.Session) -> None:
+    """hypernodes-modal: its tests (offline; the cloud smoke test needs HYPERNODES_MODAL_REMOTE=1 and a token),
+    its doctests, mypy --strict over its src, its example's local path and its benchmark's smoke run."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-modal")
+    session.install("mypy>=1.13")
+    session.run(
+        *PYTEST, "packages/hypernodes-modal/tests",
+        "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
+        *session.posargs,
+    )  # fmt: skip
+    session.run(
+        "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
+        env={"MYPYPATH": "packages/hypernodes-modal/src"},
+    )  # fmt: skip
+    session.run("python", "benchmarks/bench_modal.py", "--quick")

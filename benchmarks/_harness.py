@@ -17,6 +17,7 @@ import os
 import platform
 import statistics
 import sys
+import time
 import timeit
 import types
 from collections.abc import Callable, Sequence
@@ -42,6 +43,7 @@ __all__ = [
     "measure",
     "per_unit_us",
     "time_scenario",
+    "timed",
     "timing_description",
     "version_of",
 ]
@@ -131,6 +133,16 @@ def time_scenario(scenario: Scenario, *, repeat: int, min_time: float) -> list[T
     """Check that every contender agrees with plain Python, then time each."""
     check_agreement(scenario)
     return measure(scenario.contenders, repeat=repeat, min_time=min_time)
+
+
+def timed(function: Callable[[], Any], repeat: int = 1) -> float:
+    """Return the best wall time of `repeat` calls (the least disturbed by other processes)."""
+    best = float("inf")
+    for _ in range(repeat):
+        started = time.perf_counter()
+        function()
+        best = min(best, time.perf_counter() - started)
+    return best
 
 
 def timing_description(repeat: int, min_time: float) -> str:

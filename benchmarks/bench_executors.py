@@ -51,14 +51,7 @@ def cpu_bound(x: int) -> int:
     return total
 
 
-def timed(function: Callable[[], Any], repeat: int = 1) -> float:
-    """Return the best wall time of `repeat` calls (the least disturbed by other processes)."""
-    best = float("inf")
-    for _ in range(repeat):
-        started = time.perf_counter()
-        function()
-        best = min(best, time.perf_counter() - started)
-    return best
+timed = _harness.timed
 
 
 def bench_thread_map(items: int, workers: int) -> list[tuple[str, str]]:

@@ -41,7 +41,8 @@ SMOKE: dict[str, str] = {
         "from hypernodes.executors import ThreadPoolExecutor\n"
         "double = node(lambda x: 2 * x, output_name='y')\n"
         "with ThreadPoolExecutor(2) as ex:\n"
-        "    out = Pipeline(nodes=[double]).map(inputs={'x': [1, 2]}, map_over='x', config=RuntimeConfig(executor=ex))\n"
+        "    config = RuntimeConfig(executor=ex)\n"
+        "    out = Pipeline(nodes=[double]).map(inputs={'x': [1, 2]}, map_over='x', config=config)\n"
         "assert out == {'y': [2, 4]}\n"
     ),
     "hypernodes-daft": "import hypernodes.daft\nfrom hypernodes import DaftExecutor\n",
@@ -141,6 +142,7 @@ def build_and_smoke(dist: str, out: Path, root: Path = ROOT) -> list[Path]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run the release checks of one distribution; return the exit status (0: ready to publish)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("dist", help="the distribution, e.g. hypernodes-daft")
     parser.add_argument("--out", type=Path, default=ROOT / "dist", help="where the sdist and wheel go")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-import release  # noqa: E402
+import release
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -29,10 +29,12 @@ def repo_fixture(tmp_path: Path) -> Path:
 
 def _bump(repo: Path, dist: str, version: str, heading_suffix: str = " — 2026-12-01") -> None:
     pyproject = repo / "packages" / dist / "pyproject.toml"
-    pyproject.write_text(re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1, flags=re.M))
+    text = re.sub(r'^version = ".*"$', f'version = "{version}"', pyproject.read_text(), count=1, flags=re.M)
+    pyproject.write_text(text)
     changelog = repo / "packages" / dist / "CHANGELOG.md"
     text = changelog.read_text()
-    changelog.write_text(text.replace("## Unreleased", f"## {version}{heading_suffix}", 1))
+    first = text.index("\n## ")  # the newest section: a new one goes above it
+    changelog.write_text(f"{text[:first]}\n## {version}{heading_suffix}\n\n- Rehearsed.\n{text[first:]}")
 
 
 def test_a_bumped_distribution_is_built_checked_installed_alone_and_smoke_tested(

@@ -127,3 +127,25 @@ def test_listing_a_node_twice_says_so() -> None:
 
     with pytest.raises(DependencyError, match="listed twice"):
         Pipeline(nodes=[double, double])
+
+
+def test_a_remote_backends_level_builds_no_cache_in_the_caller(tmp_path: Path) -> None:
+    from hypernodes import CacheSpec, LocalBackend
+
+    seen: list[object] = []
+
+    class Elsewhere(LocalBackend):
+        is_remote = True  # what ModalBackend and RemoteBackend say
+
+        def run(self, pipeline, inputs, ctx, output_name):  # type: ignore[no-untyped-def]
+            seen.append(ctx.cache)
+            return super().run(pipeline, inputs, ctx, output_name)
+
+    @node(output_name="y")
+    def inc(x: int) -> int:
+        return x + 1
+
+    mount = tmp_path / "volume" / "cache"  # a volume's mount path: it exists only where the run executes
+    config = RuntimeConfig(backend=Elsewhere(), cache=CacheSpec(kind="disk", path=mount))
+    assert Pipeline(nodes=[inc]).run(inputs={"x": 1}, config=config) == {"y": 2}
+    assert seen == [None] and not mount.exists()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, ClassVar
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
@@ -21,7 +21,14 @@ class Backend(abc.ABC):
     outputs named by `output_name` (all outputs when None). Remote backends ship the pipeline,
     the inputs and a config whose backend is local to the target, and run it there with the
     same executor, cache spec and callbacks (events relayed back).
+
+    Attributes:
+        is_remote: The backend runs levels in another process or machine. The caller then
+            does not build the level's cache (a ``CacheSpec`` is built where the run executes:
+            a disk cache's directory may not even exist here, e.g. a Modal volume's mount).
     """
+
+    is_remote: ClassVar[bool] = False
 
     @abc.abstractmethod
     def run(

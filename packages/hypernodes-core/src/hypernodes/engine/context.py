@@ -222,7 +222,8 @@ class RunContext:
         self.item_indices = (None,) * len(path) if item_indices is None else item_indices
         self.locked = locked
         self.transparent = transparent
-        self.cache = run.cache_for(config.cache)
+        # A remote backend's level is cached where it runs: building the cache here would be useless.
+        self.cache = None if config.backend.is_remote else run.cache_for(config.cache)
         self.dispatcher = dispatcher = run.dispatcher_for(config.callbacks)
         self.parent_frame_id = parent_frame_id
         if frame_id is None and (dispatcher is not None or parent_frame_id is not None):

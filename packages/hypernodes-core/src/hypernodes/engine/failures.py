@@ -39,6 +39,21 @@ class ItemFailure:
     def __bool__(self) -> bool:
         return False
 
+    @classmethod
+    def of(cls, exception: BaseException, item_index: int, path: tuple[str, ...]) -> ItemFailure:
+        """Return the record of `exception`, raised by map item `item_index` of the pipeline at `path`.
+
+        The failing node is read from the note the engine added to the exception. Executors
+        that run items themselves (instead of through ``run_item``) build their records so.
+        """
+        return cls(
+            exception=exception,
+            node_name=getattr(exception, "_hypernodes_node_name", None),
+            item_index=item_index,
+            path=path,
+            traceback="".join(traceback_module.format_exception(exception)),
+        )
+
     def __repr__(self) -> str:
         node = "" if self.node_name is None else f" in node {self.node_name!r}"
         return f"<ItemFailure item {self.item_index}{node}: {type(self.exception).__name__}: {self.exception}>"
@@ -59,11 +74,5 @@ def _rebuild(
 
 
 def failure_of(exception: BaseException, item_index: int, path: tuple[str, ...]) -> ItemFailure:
-    """Return the record of `exception`, raised by map item `item_index` of the pipeline at `path`."""
-    return ItemFailure(
-        exception=exception,
-        node_name=getattr(exception, "_hypernodes_node_name", None),
-        item_index=item_index,
-        path=path,
-        traceback="".join(traceback_module.format_exception(exception)),
-    )
+    """Return the record of `exception` (see :meth:`ItemFailure.of`)."""
+    return ItemFailure.of(exception, item_index, path)

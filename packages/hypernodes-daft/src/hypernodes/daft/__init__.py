@@ -1,5 +1,7 @@
-"""HyperNodes daft (features arrive in a later release)."""
+"""HyperNodes on Daft: ``DaftExecutor`` maps a pipeline over a Daft DataFrame, each node a UDF column."""
 
 from __future__ import annotations
 
-__all__: list[str] = []
+from hypernodes.daft.executor import DaftExecutor
+
+__all__ = ["DaftExecutor"]
