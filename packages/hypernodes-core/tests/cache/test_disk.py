@@ -428,3 +428,36 @@ def test_a_second_process_hits_what_the_first_wrote(tmp_path: Path) -> None:
     written = run("write", "1")
     assert written.endswith("('hello', ['a', 'b', 'c'])")
     assert run("read", "2") == written  # same signature, computed independently, and a hit
+
+
+def write_format_1_entry(path: Path, signature: str, value: object, node_name: str = "n") -> None:
+    """Write an entry file as HyperNodes 0.1.0 did (format 1: a 16-byte BLAKE2b checksum)."""
+    import struct
+    from hashlib import blake2b
+
+    name, sig, payload = node_name.encode(), signature.encode(), pickle.dumps(value)
+    fields = (len(name), len(sig), len(payload), 1_700_000_000.0)
+    inner = blake2b(name + sig + payload, digest_size=16).digest()
+    checksum = blake2b(struct.pack("<HHQd", *fields) + inner, digest_size=16).digest()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(struct.pack("<4sHHQd16s", b"HNC\x01", *fields, checksum) + name + sig + payload)
+
+
+def test_entries_written_by_format_1_are_still_served_and_listed(cache: DiskCache) -> None:
+    write_format_1_entry(Path(cache._files.path("old")), "old", {"kept": True}, node_name="legacy")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert cache.get("old") == {"kept": True}
+    assert [(e.signature, e.node_name) for e in cache.entries("legacy")] == [("old", "legacy")]
+    with pytest.warns(RuntimeWarning, match="not signed with a secret_key"):
+        assert DiskCache(cache.path, secret_key=b"k").get("old") is MISSING
+
+
+def test_a_damaged_format_1_entry_is_a_miss(cache: DiskCache) -> None:
+    path = Path(cache._files.path("old"))
+    write_format_1_entry(path, "old", list(range(10)))
+    data = bytearray(path.read_bytes())
+    data[-3] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.warns(RuntimeWarning, match="checksum does not match"):
+        assert cache.get("old") is MISSING

@@ -47,6 +47,11 @@ logger = logging.getLogger(__name__)
 MAGIC = b"HNC\x02"  # format 2: a 32-byte seal and its scheme
 HEADER = struct.Struct("<4sBHHQd32s")  # magic, scheme, name length, signature length, payload length, created, seal
 _FIELDS = struct.Struct("<BHHQd")
+# Format 1 (HyperNodes 0.1.0): a 16-byte BLAKE2b checksum, no scheme. Still read, unsigned only,
+# so that a cache written before format 2 keeps serving its entries (and rewrites them in format 2).
+_MAGIC_1 = b"HNC\x01"
+_HEADER_1 = struct.Struct("<4sHHQd16s")  # magic, name length, signature length, payload length, created, checksum
+_FIELDS_1 = struct.Struct("<HHQd")
 _CHECKSUM, _HMAC = 0, 1  # seal schemes
 SUFFIX = ".hnc"
 
@@ -155,6 +160,8 @@ def verify_entry(data: bytes | memoryview, signature: bytes, sealer: Sealer) -> 
         CorruptEntryError: The entry is truncated, of another format, holds another
             signature, or its seal does not match.
     """
+    if bytes(data[:4]) == _MAGIC_1:
+        return _verify_format_1(data, signature, sealer)
     if len(data) < HEADER.size:
         raise CorruptEntryError(f"it is truncated ({len(data)} bytes)")
     magic, scheme, name_len, sig_len, payload_len, created, seal = HEADER.unpack_from(data)
@@ -175,14 +182,38 @@ def verify_entry(data: bytes | memoryview, signature: bytes, sealer: Sealer) -> 
     return start
 
 
-def parse_header(head: bytes) -> tuple[int, int, float] | None:
-    """Return ``(name length, signature length, created)`` of an entry's header, or None."""
+def _verify_format_1(data: bytes | memoryview, signature: bytes, sealer: Sealer) -> int:
+    if sealer.is_keyed:
+        raise CorruptEntryError(sealer._scheme_mismatch())
+    if len(data) < _HEADER_1.size:
+        raise CorruptEntryError(f"it is truncated ({len(data)} bytes)")
+    _, name_len, sig_len, payload_len, created, checksum = _HEADER_1.unpack_from(data)
+    start: int = _HEADER_1.size + name_len + sig_len
+    if len(data) != start + payload_len:
+        raise CorruptEntryError(f"it has {len(data)} bytes instead of {start + payload_len} (truncated?)")
+    inner = hashlib.blake2b(memoryview(data)[_HEADER_1.size :], digest_size=16).digest()
+    fields = _FIELDS_1.pack(name_len, sig_len, payload_len, created)
+    if hashlib.blake2b(fields + inner, digest_size=16).digest() != checksum:
+        raise CorruptEntryError(sealer._bad_seal())
+    if bytes(data[_HEADER_1.size + name_len : start]) != signature:
+        raise CorruptEntryError("it holds another signature")
+    return start
+
+
+def parse_header(head: bytes) -> tuple[int, int, int, float] | None:
+    """Return ``(header size, name length, signature length, created)`` of an entry, or None.
+
+    `head` must hold the first ``HEADER.size`` bytes (or the whole entry, if shorter).
+    """
+    if head[:4] == _MAGIC_1 and len(head) >= _HEADER_1.size:
+        _, name_len, sig_len, _, created, _ = _HEADER_1.unpack_from(head)
+        return _HEADER_1.size, name_len, sig_len, created
     if len(head) < HEADER.size:
         return None
     magic, _, name_len, sig_len, _, created, _ = HEADER.unpack_from(head)
     if magic != MAGIC:
         return None
-    return name_len, sig_len, created
+    return HEADER.size, name_len, sig_len, created
 
 
 def entry_identity(head: bytes) -> tuple[str, str, float] | None:
@@ -194,8 +225,8 @@ def entry_identity(head: bytes) -> tuple[str, str, float] | None:
     parsed = parse_header(head)
     if parsed is None:
         return None
-    name_len, sig_len, created = parsed
-    names = head[HEADER.size : HEADER.size + name_len + sig_len]
+    size, name_len, sig_len, created = parsed
+    names = head[size : size + name_len + sig_len]
     if len(names) != name_len + sig_len:
         return None
     try:

@@ -240,7 +240,8 @@ def read_entry_header(path: str) -> tuple[str, str, float] | None:
             parsed = parse_header(head)
             if parsed is None:
                 return None
-            head += file.read(parsed[0] + parsed[1])
+            size, name_len, sig_len, _ = parsed
+            head += file.read(max(0, size + name_len + sig_len - len(head)))
     except OSError:
         return None
     return entry_identity(head)

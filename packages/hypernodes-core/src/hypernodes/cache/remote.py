@@ -210,8 +210,8 @@ class FsspecCache(Cache):
         try:
             head = self._fs.cat_file(path, start=0, end=_HEAD_BYTES)
             parsed = parse_header(head)
-            if parsed is not None and HEADER.size + parsed[0] + parsed[1] > len(head):
-                head = self._fs.cat_file(path, start=0, end=HEADER.size + parsed[0] + parsed[1])
+            if parsed is not None and sum(parsed[:3]) > len(head):
+                head = self._fs.cat_file(path, start=0, end=sum(parsed[:3]))
         except OSError:
             return None
         return entry_identity(head)
