@@ -31,9 +31,10 @@ def test_row_keys_give_the_signature_back(signature: str) -> None:
     assert signature_of(key, stored) == signature
 
 
-def test_a_node_signature_is_stored_in_eight_bytes_besides_its_id() -> None:
-    _, stored = row_key(node_signature("c0de", [("x", "1")]))
-    assert isinstance(stored, bytes) and len(stored) == 8
+def test_a_node_signature_gets_its_first_sixty_bits_as_id_and_others_a_negative_one() -> None:
+    signature = node_signature("c0de", [("x", "1")])
+    assert row_key(signature) == (int(signature[:15], 16), signature)
+    assert row_key("sig")[0] < 0 and row_key("-1")[0] < 0
 
 
 def rows(cache: DiskCache) -> list[tuple[object, ...]]:
