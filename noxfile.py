@@ -15,7 +15,7 @@ nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
     "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
-    "daft", "daft_process", "daft_ray", "modal",
+    "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_ray", "distributed_spark",
     "benchmarks",
 ]  # fmt: skip
 
@@ -59,6 +59,7 @@ def core(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
         "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",
+        "--ignore", "packages/hypernodes-core/tests/test_docs.py",  # runs with the executors, as users have them
         "--doctest-modules", "packages/hypernodes-core/src/hypernodes",
         *session.posargs,
     )  # fmt: skip
@@ -73,10 +74,11 @@ def example_executor(session: nox.Session) -> None:
 
 @nox.session
 def executors(session: nox.Session) -> None:
-    """hypernodes-executors' own tests (the behaviour suite runs in the `behaviour` sessions)."""
+    """hypernodes-executors' own tests, and every Python block of README and docs/ (with core + executors)."""
     _install(session, *MEMBERS)
+    session.install("numpy", "pydantic")  # numpy: examples/resources_example.py
     session.run(
-        *PYTEST, "packages/hypernodes-executors/tests",
+        *PYTEST, "packages/hypernodes-executors/tests", "packages/hypernodes-core/tests/test_docs.py",
         "--ignore", "packages/hypernodes-executors/tests/test_behaviour.py",
         *session.posargs,
     )  # fmt: skip
@@ -116,6 +118,7 @@ def daft(session: nox.Session) -> None:
     session.run(
         *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "daft", env=DAFT_ENV)  # its page runs
     session.run(
         "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
         env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
@@ -161,8 +164,51 @@ def modal(session: nox.Session) -> None:
         "--doctest-modules", "packages/hypernodes-modal/src/hypernodes/modal",
         *session.posargs,
     )  # fmt: skip
+    session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "modal")  # its page runs
     session.run(
         "mypy", "--strict", "packages/hypernodes-modal/src/hypernodes/modal",
         env={"MYPYPATH": "packages/hypernodes-modal/src"},
     )  # fmt: skip
     session.run("python", "benchmarks/bench_modal.py", "--quick")
+
+
+DISTRIBUTED_TESTS = "packages/hypernodes-distributed/tests"
+
+
+@nox.session
+def distributed_dask(session: nox.Session) -> None:
+    """hypernodes-distributed with the [dask] extra: DaskExecutor and RemoteBackend("dask") on real clusters.
+
+    Also checks the packaging (which engines each extra pulls; importing the package loads none), mypy --strict
+    over the package, and smoke-runs benchmarks/bench_distributed.py.
+    """
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[dask]")
+    session.install("mypy>=1.13", "uv")
+    session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "not spark", *session.posargs)
+    session.run("mypy", "--strict", "packages/hypernodes-distributed/src/hypernodes/distributed")
+    session.run("python", "benchmarks/bench_distributed.py", "--quick")  # the benchmarks session has no Dask
+
+
+@nox.session
+def distributed_spark(session: nox.Session) -> None:
+    """RemoteBackend("spark") on a classic local[2] Spark, then on a local Spark Connect server (needs Java 17).
+
+    One environment, one Spark per pytest run (a process holds one kind of Spark session).
+    """
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[spark]")
+    for spark in ("classic", "connect"):
+        session.run(*PYTEST, DISTRIBUTED_TESTS, "-m", "spark", *session.posargs, env={"HYPERNODES_SPARK": spark})
+
+
+@nox.session
+def distributed_ray(session: nox.Session) -> None:
+    """hypernodes-distributed's Ray half: RayExecutor and the "ray" RemoteBackend kind on a real local Ray."""
+    _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
+    session.install("mypy>=1.13")
+    src = "packages/hypernodes-distributed/src/hypernodes/distributed"
+    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
+    mypy_path = {"MYPYPATH": "packages/hypernodes-distributed/src"}
+    session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env=mypy_path)
+    session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)
+    session.run("python", "benchmarks/bench_ray.py", "--quick")
+    session.run("python", "examples/ray_example.py")

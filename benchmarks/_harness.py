@@ -11,6 +11,7 @@ script's folder is first on ``sys.path``.
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import importlib.metadata
 import os
@@ -37,6 +38,7 @@ __all__ = [
     "check_agreement",
     "cpu_model",
     "define_plain",
+    "figures_parser",
     "machine",
     "make_module",
     "map_workload",
@@ -46,6 +48,7 @@ __all__ = [
     "timed",
     "timing_description",
     "version_of",
+    "write_figures_report",
 ]
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -302,3 +305,26 @@ def machine(distributions: Sequence[str]) -> list[tuple[str, str]]:
         ("Python", f"{platform.python_implementation()} {platform.python_version()}"),
         *[(dist, version_of(dist)) for dist in distributions],
     ]
+
+
+# -- scripts that print rows of (workload, figure) --------------------------------------------------
+
+
+def figures_parser(doc: str) -> argparse.ArgumentParser:
+    """Return the arguments of a script printing rows of figures: ``--quick`` and ``--no-report``."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="less work: a smoke run, figures are not meaningful")
+    parser.add_argument("--no-report", action="store_true", help="print only; do not write the markdown report")
+    return parser
+
+
+def write_figures_report(
+    path: Path, *, title: str, intro: str, rows: Sequence[tuple[str, str]], distributions: Sequence[str], tail: str
+) -> None:
+    """Write a report: `title`, `intro`, the machine facts, the rows as a table, then `tail`."""
+    facts = as_markdown([("fact", "value"), *machine(distributions)])
+    figures = as_markdown([("workload", "figure (same run)"), *rows])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f"# {title}\n\n{intro}\n\n## Machine\n\n{facts}\n\n## Figures\n\n{figures}\n\n{tail}\n", encoding="utf-8"
+    )

@@ -10,6 +10,9 @@ Each row puts a HyperNodes figure next to a baseline measured in the same run:
 * process map: CPU-bound items on 2 worker processes vs a plain loop and raw
   concurrent.futures; target >= 1.7x over sequential (warm pool; the cold figure includes
   starting the workers).
+* process map in one-item chunks: 4,000 and 16,000 trivial items, chunksize=1, 2 workers, vs
+  raw concurrent.futures (``pool.map(f, xs, chunksize=1)``) and a plain loop; target: the
+  cost per item stays flat from 4,000 to 16,000 items (collection is linear).
 * default config (ThreadPoolExecutor(4)) on a 10-node linear chain vs SequentialExecutor and
   plain function calls; target <= 1.5x the sequential time.
 """
@@ -51,20 +54,17 @@ def cpu_bound(x: int) -> int:
     return total
 
 
-timed = _harness.timed
-
-
 def bench_thread_map(items: int, workers: int) -> list[tuple[str, str]]:
     xs = list(range(items))
     p = Pipeline(nodes=[node(io_bound, output_name="y")])
     sequential = items * IO_SECONDS  # the sleeps alone; measuring it would add nothing but time
     ideal = sequential / workers
     with concurrent.futures.ThreadPoolExecutor(workers) as pool:
-        raw = timed(lambda: list(pool.map(io_bound, xs)), 3)
+        raw = _harness.timed(lambda: list(pool.map(io_bound, xs)), 3)
     with ThreadPoolExecutor(max_workers=workers) as executor:
         config = RuntimeConfig(executor=executor)
         p.map(inputs={"x": xs[:workers]}, map_over="x", config=config)  # start the pool
-        ours = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
+        ours = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
     return [
         (f"thread map {items} x 10 ms, {workers} workers", f"{ours:.3f} s = {ideal / ours:.0%} of ideal {ideal:.3f} s"),
         ("  raw concurrent.futures", f"{raw:.3f} s = {ideal / raw:.0%} of ideal"),
@@ -85,11 +85,11 @@ def bench_async_map(items: int, concurrency: int) -> list[tuple[str, str]]:
 
         return await asyncio.gather(*(one(x) for x in xs))
 
-    raw = timed(lambda: asyncio.run(raw_gather()), 3)
+    raw = _harness.timed(lambda: asyncio.run(raw_gather()), 3)
     with AsyncExecutor(max_concurrency=concurrency) as executor:
         config = RuntimeConfig(executor=executor)
         p.map(inputs={"x": xs[:10]}, map_over="x", config=config)
-        ours = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
+        ours = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 3)
     return [
         (f"async map {items} x 10 ms, {concurrency} at once", f"{ours:.3f} s = {ideal / ours:.0%} of {ideal:.3f} s"),
         ("  raw asyncio + semaphore", f"{raw:.3f} s = {ideal / raw:.0%} of ideal"),
@@ -99,14 +99,14 @@ def bench_async_map(items: int, concurrency: int) -> list[tuple[str, str]]:
 def bench_process_map(items: int, workers: int) -> list[tuple[str, str]]:
     xs = list(range(items))
     p = Pipeline(nodes=[node(cpu_bound, output_name="y")])
-    sequential = timed(lambda: [cpu_bound(x) for x in xs])
+    sequential = _harness.timed(lambda: [cpu_bound(x) for x in xs])
     with concurrent.futures.ProcessPoolExecutor(workers) as pool:
         list(pool.map(cpu_bound, range(workers)))  # start the workers
-        raw = timed(lambda: list(pool.map(cpu_bound, xs)), 2)
+        raw = _harness.timed(lambda: list(pool.map(cpu_bound, xs)), 2)
     executor = ProcessPoolExecutor(max_workers=workers)
     config = RuntimeConfig(executor=executor)
-    cold = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config))
-    warm = timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 2)
+    cold = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config))
+    warm = _harness.timed(lambda: p.map(inputs={"x": xs}, map_over="x", config=config), 2)
     executor.close()
     return [
         (f"process map {items} CPU-bound items, {workers} workers", f"{warm:.3f} s = {sequential / warm:.2f}x plain"),
@@ -114,6 +114,34 @@ def bench_process_map(items: int, workers: int) -> list[tuple[str, str]]:
         ("  plain Python loop", f"{sequential:.3f} s"),
         ("  raw concurrent.futures", f"{raw:.3f} s = {sequential / raw:.2f}x plain"),
     ]
+
+
+def increment(x: int) -> int:
+    return x + 1
+
+
+def bench_small_chunks(sizes: list[int], workers: int) -> list[tuple[str, str]]:
+    p = Pipeline(nodes=[node(increment, output_name="y")])
+    rows = []
+    with ProcessPoolExecutor(max_workers=workers, chunksize=1) as executor:
+        config = RuntimeConfig(executor=executor)
+        p.map(inputs={"x": [1, 2]}, map_over="x", config=config)  # start the workers
+        with concurrent.futures.ProcessPoolExecutor(workers) as pool:
+            list(pool.map(increment, range(workers)))
+            for size in sizes:
+                xs = list(range(size))
+                ours = _harness.timed(lambda xs=xs: p.map(inputs={"x": xs}, map_over="x", config=config))
+                raw = _harness.timed(lambda xs=xs: list(pool.map(increment, xs, chunksize=1)))
+                plain = _harness.timed(lambda xs=xs: [increment(x) for x in xs])
+                rows += [
+                    (
+                        f"process map {size} items, chunksize=1, {workers} workers",
+                        f"{ours:.2f} s = {ours / size * 1e6:.0f} us/item",
+                    ),
+                    ("  raw concurrent.futures, chunksize=1", f"{raw:.2f} s = {raw / size * 1e6:.0f} us/item"),
+                    ("  plain Python loop", f"{plain * 1e3:.2f} ms"),
+                ]
+    return rows
 
 
 def bench_linear_chain(runs: int) -> list[tuple[str, str]]:
@@ -146,7 +174,7 @@ def bench_linear_chain(runs: int) -> list[tuple[str, str]]:
         samples["default"].append(batch(default_config))
     sequential = statistics.median(samples["sequential"])
     default = statistics.median(samples["default"])
-    plain_time = timed(lambda: [plain() for _ in range(runs)], 5) / runs
+    plain_time = _harness.timed(lambda: [plain() for _ in range(runs)], 5) / runs
     return [
         ("default config, 10-node chain", f"{default * 1e6:.1f} us/run = {default / sequential:.2f}x sequential"),
         ("  SequentialExecutor", f"{sequential * 1e6:.1f} us/run"),
@@ -215,6 +243,7 @@ TARGETS = (
     "thread map: >= 90 % of the ideal speed-up",
     "async map: >= 80 % of the ideal speed-up",
     "process map: >= 1.7x over the plain loop (warm pool)",
+    "process map, chunksize=1: the cost per item is flat from 4,000 to 16,000 items",
     "default config on a 10-node chain: <= 1.5x the sequential time",
     "default config, 3-node map of trivial nodes: <= 1.5x the sequential time",
     "AsyncExecutor, 3-node run: <= 50 us",
@@ -246,6 +275,7 @@ def main() -> None:
     rows += bench_thread_map(40 if quick else 200, 8)
     rows += bench_async_map(200 if quick else 1000, 100)
     rows += bench_process_map(4 if quick else 40, 2)
+    rows += bench_small_chunks([100, 400] if quick else [4000, 16000], 2)
     rows += bench_linear_chain(50 if quick else 2000)
     rows += bench_small_nodes(500 if quick else 10_000, 50 if quick else 1000)
     width = max(len(name) for name, _ in rows)

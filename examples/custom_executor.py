@@ -63,6 +63,7 @@ class FuturesExecutor(Executor):
         pool, self._pool = self._pool, None
         if pool is not None:  # so a second close() is a no-op
             pool.shutdown(cancel_futures=True)
+        self.close_resources()  # tear down the resources (models, clients) its node calls built
 
     def _submit(self, function: Any, *args: Any) -> concurrent.futures.Future[Any]:
         if self._pool is None:

@@ -16,5 +16,10 @@ def executor_fixture() -> Iterator[Executor]:
         yield executor
 
 
+@pytest.fixture(name="executor_factory")
+def executor_factory_fixture() -> type[Executor]:
+    return InlineExecutor
+
+
 class TestInlineExecutor(ExecutorBehaviourSuite):
     pass

@@ -38,6 +38,11 @@ def executor_fixture() -> Iterator[Executor]:
         yield executor
 
 
+@pytest.fixture(name="executor_factory")
+def executor_factory_fixture() -> type[Executor]:
+    return example.FuturesExecutor  # type: ignore[no-any-return]
+
+
 class TestExampleExecutor(ExecutorBehaviourSuite):
     """Every behaviour of the suite under the example executor."""
 

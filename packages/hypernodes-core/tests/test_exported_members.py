@@ -27,7 +27,7 @@ def test_all_is_pinned() -> None:
     assert sorted(hypernodes.__all__) == hypernodes.__all__
     assert set(hypernodes.__all__) == DESIGN_NAMES | {
         "ConfigExplanation", "ConfigRow", "ExecutionPlan", "FsspecCache", "InlineExecutor", "InvalidArgumentError",
-        "RunContext", "SerializationError", "Step", "WorkerCrashedError",
+        "Resource", "RunContext", "SerializationError", "Step", "WorkerCrashedError", "resource",
     }  # fmt: skip
 
 
@@ -77,10 +77,10 @@ def test_executor_api_all_is_pinned() -> None:
     assert sorted(api.__all__) == api.__all__
     assert set(api.__all__) == {
         "ConfiguredStep", "EventReceiver", "ExecutionPlan", "Executor", "FunctionStep", "InlineExecutor",
-        "MapRequest", "NestedStep", "Offload", "ReadySet", "RemoteTraceback", "RunContext", "RunPayload",
-        "RunPipeline", "RunRequest", "SendEvent", "Step", "Values", "dumps", "loads", "map_root",
-        "run_in_order", "run_in_thread", "run_item", "run_item_async", "run_payload", "run_root", "run_step",
-        "run_step_async", "run_sync", "step_awaits",
+        "MapRequest", "NestedStep", "Offload", "ReadySet", "RemoteTraceback", "ResourcePool", "RunContext",
+        "RunPayload", "RunPipeline", "RunRequest", "SendEvent", "Step", "Values", "dumps", "loads", "map_root",
+        "run_batch", "run_in_order", "run_in_thread", "run_item", "run_item_async", "run_payload", "run_root",
+        "run_step", "run_step_async", "run_step_batch", "run_sync", "step_awaits",
     }  # fmt: skip
     for name in api.__all__:
         assert getattr(api, name) is not None

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -15,9 +16,15 @@ from hypernodes.testing import ExecutorBehaviourSuite
 MODES = os.environ.get("HYPERNODES_DAFT_MODES", "in-process").split(",")
 
 
-@pytest.fixture(name="executor", scope="module", params=MODES)
-def executor_fixture(request: pytest.FixtureRequest) -> Iterator[DaftExecutor]:
-    with DaftExecutor(use_process=request.param == "use_process") as executor:
+@pytest.fixture(name="executor_factory", scope="module", params=MODES)
+def executor_factory_fixture(request: pytest.FixtureRequest) -> Callable[[], DaftExecutor]:
+    """Make fresh executors of the selected mode (the suite's teardown test closes what it makes)."""
+    return functools.partial(DaftExecutor, use_process=request.param == "use_process")
+
+
+@pytest.fixture(name="executor", scope="module")
+def executor_fixture(executor_factory: Callable[[], DaftExecutor]) -> Iterator[DaftExecutor]:
+    with executor_factory() as executor:
         yield executor
 
 

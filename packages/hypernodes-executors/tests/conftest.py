@@ -92,7 +92,13 @@ if _selected is not None and _selected not in EXECUTORS:
 SELECTED = [_selected] if _selected else list(EXECUTORS)
 
 
-@pytest.fixture(name="executor", params=SELECTED, scope="module")
-def executor_fixture(request: pytest.FixtureRequest) -> Iterator[Executor]:
-    with EXECUTORS[request.param]() as executor:  # the fixture owns the executor's lifetime
+@pytest.fixture(name="executor_factory", params=SELECTED, scope="module")
+def executor_factory_fixture(request: pytest.FixtureRequest) -> Callable[[], Executor]:
+    """Make fresh executors of the selected kind (for tests that close what they make)."""
+    return EXECUTORS[request.param]
+
+
+@pytest.fixture(name="executor", scope="module")
+def executor_fixture(executor_factory: Callable[[], Executor]) -> Iterator[Executor]:
+    with executor_factory() as executor:  # the fixture owns the executor's lifetime
         yield executor

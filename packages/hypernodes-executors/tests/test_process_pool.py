@@ -3,7 +3,6 @@ from __future__ import annotations
 import multiprocessing
 import os
 import pickle
-import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +18,6 @@ from hypernodes import (
     PipelineCallback,
     RuntimeConfig,
     SerializationError,
-    WorkerCrashedError,
     node,
 )
 from hypernodes.callbacks.relay import UnpicklableValue
@@ -215,28 +213,6 @@ def test_unpicklable_output_names_the_node_and_type(executor: ProcessPoolExecuto
     with pytest.raises(SerializationError, match=r"output 'guarded' of node 'make_lock' .* is a lock") as info:
         Pipeline(nodes=[make_lock], name="p").map(inputs={"x": [1, 2]}, map_over="x", config=_config(executor))
     assert info.value.node_name == "make_lock"
-
-
-@node(output_name="y")
-def exit_abruptly(x: int) -> int:
-    if x == 1:
-        os._exit(3)
-    return x
-
-
-@node(output_name="y")
-def kill_self(x: int) -> int:
-    if x == 1:
-        os.kill(os.getpid(), signal.SIGKILL)
-    return x
-
-
-@pytest.mark.parametrize("dying", [exit_abruptly, kill_self], ids=["os._exit", "SIGKILL"])
-def test_a_dead_worker_is_an_error_and_the_pool_restarts(dying: Any) -> None:
-    with ProcessPoolExecutor(max_workers=2, chunksize=1) as executor:
-        with pytest.raises(WorkerCrashedError, match="died while running"):
-            Pipeline(nodes=[dying], name="p").map(inputs={"x": [0, 1, 2]}, map_over="x", config=_config(executor))
-        assert Pipeline(nodes=[worker_pid]).map(inputs={"x": [1]}, map_over="x", config=_config(executor))["pid"]
 
 
 class _SignalStart(PipelineCallback):

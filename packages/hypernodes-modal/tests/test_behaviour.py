@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from hypernodes import Executor
-from hypernodes.executor import MapRequest, RunRequest
+from hypernodes.executor import MapRequest, ResourcePool, RunRequest
 from hypernodes.executors import ThreadPoolExecutor
 from hypernodes.modal import ModalBackend
 from hypernodes.modal._container import is_inside
@@ -42,6 +42,12 @@ class ThroughModal(Executor):
             return self.inner.map_items(request)
         self.calls += 1
         return self.backend.map(request.pipeline, request.items, request.inputs, request.ctx, request.output_name)
+
+    @property
+    def resource_pool(self) -> ResourcePool:
+        # Inside the body the levels run on `inner`, the container's executor (one per process,
+        # whatever the copies unpickled per call): resources are built once per container.
+        return self.inner.resource_pool
 
     def close(self) -> None:
         self.backend.close()

@@ -52,6 +52,7 @@ from hypernodes.executor.inline import InlineExecutor
 from hypernodes.graph.node import Node, node
 from hypernodes.graph.pipeline import Pipeline
 from hypernodes.graph.pipeline_node import PipelineNode
+from hypernodes.resources.resource import Resource, resource
 
 __version__ = "0.1.0"
 
@@ -98,6 +99,7 @@ __all__ = [
     "PipelineExecutionEngine",
     "PipelineNode",
     "ProgressCallback",
+    "Resource",
     "RetryPolicy",
     "RunContext",
     "RuntimeConfig",
@@ -107,6 +109,7 @@ __all__ = [
     "WorkerCrashedError",
     "get_default_config",
     "node",
+    "resource",
     "set_default_config",
 ]
 

@@ -259,3 +259,25 @@ def test_a_node_that_changes_a_value_it_reads_does_not_invalidate_itself(load: L
     cell(module, "SEEN.clear()\nSEEN.append('edited')\n")  # an edit between runs
     assert runner.run() == 4
     assert runner.computed == 2
+
+
+def test_a_helper_of_the_batch_form_redefined_makes_the_node_stale(load: Loader) -> None:
+    module = load(
+        "notebook_k",
+        """
+        def scale():
+            return 2
+
+        def node_fn(x):
+            return x * 2
+
+        def node_batch(x):
+            return [v * scale() for v in x]
+        """,
+    )
+    both = node(module.node_fn, output_name="y").with_batch(module.node_batch)
+    before = both.code_hash
+    assert both.refresh_code_hash() is False
+    cell(module, "def scale():\n    return 3\n")
+    assert both.refresh_code_hash() is True
+    assert both.code_hash != before

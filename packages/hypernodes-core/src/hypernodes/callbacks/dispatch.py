@@ -87,8 +87,9 @@ logger = logging.getLogger(__name__)
 class CallbackDispatcher:
     """Call each hook on the callbacks that implement it, isolating their failures.
 
-    A callback that raises is reported once per (callback, hook) as a ``RuntimeWarning``;
-    later failures of the same hook are logged at debug level. The run is never affected.
+    A callback that raises (an ``Exception``, or ``SystemExit``) is reported once per
+    (callback, hook) as a ``RuntimeWarning``; later failures of the same hook are logged at
+    debug level. The run is never affected. ``KeyboardInterrupt`` propagates (Ctrl-C).
     Thread safe.
     """
 
@@ -128,10 +129,13 @@ class CallbackDispatcher:
         for method in methods:
             try:
                 method(ctx, *args)
-            except Exception as exc:  # a callback must never break a run
+            # A callback must never break a run, not even by sys.exit(): under a process pool
+            # it runs on the thread that relays every later event. KeyboardInterrupt passes:
+            # in the main thread it is the user's Ctrl-C, which must stop the run.
+            except (Exception, SystemExit) as exc:
                 self._report(method, hook, exc)
 
-    def _report(self, method: Callable[..., None], hook: str, exc: Exception) -> None:
+    def _report(self, method: Callable[..., None], hook: str, exc: BaseException) -> None:
         owner = getattr(method, "__self__", method)
         key = (id(owner), hook)
         with self._reported_lock:

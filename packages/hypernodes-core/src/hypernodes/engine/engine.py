@@ -199,6 +199,9 @@ class PipelineExecutionEngine:
     def run_item(self, request: MapRequest, position: int, run: RunPipeline) -> Outputs:
         """Run ``request.items[position]`` through `run` with the item and pipeline hooks.
 
+        Under the map's ``on_error="continue"`` a failing item returns ``ItemFailure``
+        records instead of raising.
+
         Args:
             request: The map.
             position: The item's position in ``request.items`` (its map index is
@@ -207,26 +210,16 @@ class PipelineExecutionEngine:
         """
         item = request.item(position)
         ctx = item.ctx
-        dispatcher = ctx.dispatcher
-        if dispatcher is None and ctx.on_error == "raise":
+        if ctx.dispatcher is None and ctx.on_error == "raise":
             return run(item)
-        callback_context = ctx.callback_context
-        index = ctx.item_index
-        if dispatcher is not None:
-            dispatcher.emit("on_map_item_start", callback_context, index)
-            dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
-        started = perf_counter()
+        started = _item_started(item)
         try:
             outputs = run(item)
         except Exception as exc:
             if ctx.on_error == "raise":
                 raise
             return self._failed(item, exc)
-        if dispatcher is None:
-            return outputs
-        duration = perf_counter() - started
-        dispatcher.emit("on_pipeline_end", callback_context, outputs, duration)
-        dispatcher.emit("on_map_item_end", callback_context, index, duration)
+        _item_ended(item, outputs, started)
         return outputs
 
     async def run_item_async(
@@ -235,26 +228,16 @@ class PipelineExecutionEngine:
         """Async twin of :meth:`run_item`: awaits `run` (an async executor's level runner)."""
         item = request.item(position)
         ctx = item.ctx
-        dispatcher = ctx.dispatcher
-        if dispatcher is None and ctx.on_error == "raise":
+        if ctx.dispatcher is None and ctx.on_error == "raise":
             return await run(item)
-        callback_context = ctx.callback_context
-        index = ctx.item_index
-        if dispatcher is not None:
-            dispatcher.emit("on_map_item_start", callback_context, index)
-            dispatcher.emit("on_pipeline_start", callback_context, item.inputs)
-        started = perf_counter()
+        started = _item_started(item)
         try:
             outputs = await run(item)
         except Exception as exc:
             if ctx.on_error == "raise":
                 raise
             return self._failed(item, exc)
-        if dispatcher is None:
-            return outputs
-        duration = perf_counter() - started
-        dispatcher.emit("on_pipeline_end", callback_context, outputs, duration)
-        dispatcher.emit("on_map_item_end", callback_context, index, duration)
+        _item_ended(item, outputs, started)
         return outputs
 
     @staticmethod
@@ -424,6 +407,26 @@ class PipelineExecutionEngine:
         kwargs = {p: source[p] for p in step.parameters if p in source}
         config = resolve_config(step.config, ctx.config)
         target.update(self.run(step.solo, kwargs, ctx.for_node_config(config), None))
+
+
+def _item_started(item: RunRequest) -> float:
+    """Fire the start hooks of a map item (the item's and its pipeline's); return the start time."""
+    ctx = item.ctx
+    dispatcher = ctx.dispatcher
+    if dispatcher is not None:
+        dispatcher.emit("on_map_item_start", ctx.callback_context, ctx.item_index)
+        dispatcher.emit("on_pipeline_start", ctx.callback_context, item.inputs)
+    return perf_counter()
+
+
+def _item_ended(item: RunRequest, outputs: Outputs, started: float) -> None:
+    """Fire the end hooks of a map item that succeeded."""
+    ctx = item.ctx
+    dispatcher = ctx.dispatcher
+    if dispatcher is not None:
+        duration = perf_counter() - started
+        dispatcher.emit("on_pipeline_end", ctx.callback_context, outputs, duration)
+        dispatcher.emit("on_map_item_end", ctx.callback_context, ctx.item_index, duration)
 
 
 ENGINE: Final[PipelineExecutionEngine] = PipelineExecutionEngine()

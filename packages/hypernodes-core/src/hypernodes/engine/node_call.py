@@ -19,6 +19,7 @@ from hypernodes.cache._hashing import UnhashableValueError, hash_value
 from hypernodes.cache.base import MISSING
 from hypernodes.cache.signature import node_signature
 from hypernodes.errors import InvalidArgumentError
+from hypernodes.resources.pool import fill_resources
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,6 +39,8 @@ def prepare(
 ) -> tuple[dict[str, Any], str | None, float] | None:
     """Resolve inputs and try the cache; return (kwargs, signature, start time), or None on a hit.
 
+    On a miss, the step's resource parameters are filled from the executor's resource pool.
+
     `known` holds the signatures of `source`'s values known so far; hashed inputs are added.
     """
     if step.has_optional:
@@ -56,6 +59,8 @@ def prepare(
                 if ctx.dispatcher is not None:
                     ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
                 return None
+    if step.resources:  # after the cache lookup: a call served from the cache builds nothing
+        fill_resources(step, kwargs, ctx)
     started = 0.0
     if ctx.dispatcher is not None:
         ctx.dispatcher.emit("on_node_start", ctx.callback_context, step.name, kwargs)
@@ -138,6 +143,8 @@ def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, k
             if present:
                 known[name] = signature
         parts.append((name, signature))
+    for name, resource in step.resources:  # by name and version, never by value
+        parts.append((name, resource.signature))
     try:
         code_hash = step.node.code_hash
     except Exception as exc:  # a fingerprinting failure must not fail the run

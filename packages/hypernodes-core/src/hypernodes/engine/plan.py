@@ -14,6 +14,7 @@ step waits for, whether the plan is a chain) are computed here once, never per r
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -25,6 +26,7 @@ from hypernodes.graph.pipeline_node import PipelineNode
 if TYPE_CHECKING:
     from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
     from hypernodes.graph.node import Node
+    from hypernodes.resources.resource import Resource
 
 __all__ = ["ConfiguredStep", "ExecutionPlan", "FunctionStep", "NestedStep", "Step", "build_plan"]
 
@@ -62,6 +64,9 @@ class FunctionStep(Step):
         single: The function returns one value (not a tuple of outputs).
         output: The single output name (None for tuple outputs).
         cacheable: The node's outputs may be cached.
+        resources: ``(parameter, resource)`` pairs the engine fills in at call time.
+        batch: The node's batch form (lists in, one result per item out), or None.
+        batch_is_async: The batch form is ``async def``.
     """
 
     node: Node
@@ -70,6 +75,9 @@ class FunctionStep(Step):
     single: bool
     output: str | None
     cacheable: bool
+    resources: tuple[tuple[str, Resource[Any]], ...] = ()
+    batch: Callable[..., Any] | None = None
+    batch_is_async: bool = False
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -113,8 +121,9 @@ class ExecutionPlan:
         roots: The indices of the steps that depend on no other step.
         is_chain: At most one step can be ready at any time, so there is nothing to overlap.
         has_async: Some step calls an ``async def`` node (directly or with its own config).
-        is_plain: Every step is a sync, single-output :class:`FunctionStep`, so a run without
-            cache, callbacks, retries or timeout can take the engine's fast loop.
+        is_plain: Every step is a sync, single-output :class:`FunctionStep` without resource
+            parameters, so a run without cache, callbacks, retries or timeout can take the
+            engine's fast loop.
     """
 
     pipeline: Pipeline
@@ -193,7 +202,7 @@ def build_plan(pipeline: Pipeline, requested: tuple[str, ...] | None) -> Executi
             (type(s) is FunctionStep and s.is_async) or (type(s) is ConfiguredStep and s.call.is_async) for s in steps
         ),
         is_plain=all(
-            type(s) is FunctionStep and s.output is not None and not s.is_async for s in steps
+            type(s) is FunctionStep and s.output is not None and not s.is_async and not s.resources for s in steps
         ),
     )
 
@@ -243,6 +252,9 @@ def _make_step(
         single=single,
         output=member.output_names[0] if single else None,
         cacheable=member.cache,
+        resources=tuple(member.resources.items()),
+        batch=member.batch,
+        batch_is_async=member.batch is not None and inspect.iscoroutinefunction(member.batch),
     )
     if member.config is None:
         return call

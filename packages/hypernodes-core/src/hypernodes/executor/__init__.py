@@ -12,6 +12,9 @@ nothing in the HyperNodes executors uses more:
   :func:`run_root` / :func:`map_root` are what ``Pipeline.run`` / ``map`` do, optionally
   with the root level on a given executor.
 * :class:`ReadySet`: the plan's dependency structure as ``get_ready()`` / ``done()``.
+* :func:`run_batch` runs a map (or a chunk) through the batch forms of its nodes, for
+  executors that vectorise; :func:`run_step_batch` runs one step for several items.
+  :class:`ResourcePool` holds the built resources of an executor (``Executor.resource_pool``).
 * :func:`run_sync` / :func:`run_in_thread`: the one bridge between sync code and coroutines
   (also inside a running event loop).
 * The worker side: :class:`RunPayload`, :func:`run_payload` and :class:`EventReceiver` ship
@@ -27,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from hypernodes._async import run_in_thread, run_sync
+    from hypernodes.engine.batch import run_batch, run_step_batch
     from hypernodes.engine.context import RunContext
     from hypernodes.engine.engine import ENGINE as _ENGINE
     from hypernodes.engine.engine import Offload
@@ -45,6 +49,7 @@ if TYPE_CHECKING:
         loads,
         run_payload,
     )
+    from hypernodes.resources.pool import ResourcePool
 
     run_step = _ENGINE.run_step
     run_step_async = _ENGINE.run_step_async
@@ -67,6 +72,7 @@ __all__ = [
     "Offload",
     "ReadySet",
     "RemoteTraceback",
+    "ResourcePool",
     "RunContext",
     "RunPayload",
     "RunPipeline",
@@ -77,6 +83,7 @@ __all__ = [
     "dumps",
     "loads",
     "map_root",
+    "run_batch",
     "run_in_order",
     "run_in_thread",
     "run_item",
@@ -85,6 +92,7 @@ __all__ = [
     "run_root",
     "run_step",
     "run_step_async",
+    "run_step_batch",
     "run_sync",
     "step_awaits",
 ]
@@ -114,6 +122,9 @@ _MODULES: dict[str, str] = {
     "loads": "hypernodes.executor.worker",
     "run_payload": "hypernodes.executor.worker",
     "run_in_thread": "hypernodes._async",
+    "run_batch": "hypernodes.engine.batch",
+    "run_step_batch": "hypernodes.engine.batch",
+    "ResourcePool": "hypernodes.resources.pool",
     "run_sync": "hypernodes._async",
 }
 # The engine's methods, offered as functions.

@@ -61,7 +61,9 @@ class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
         if isinstance(obj, Node):
             if _by_value(getattr(obj.func, "__module__", None)):
                 # Node pickles a module-level node by reference to it; a worker could not find it.
-                fields: dict[str, Any] = {"name": obj.name, "cache": obj.cache, "version": obj.version}
+                fields: dict[str, Any] = {
+                    "name": obj.name, "cache": obj.cache, "version": obj.version, "batch": obj.batch
+                }  # fmt: skip
                 return (functools.partial(Node, config=obj.config, **fields), (obj.func, obj.output_name))
         elif isinstance(obj, types.FunctionType | type):
             _by_value(getattr(obj, "__module__", None))
@@ -77,10 +79,14 @@ def _by_value(module_name: str | None) -> bool:
     cloudpickle sends functions and classes of ``__main__`` by value and those of an imported
     module by reference. A module imported from a file path (pytest's
     ``--import-mode=importlib``, ``runpy``, a notebook helper) has a name no other process can
-    import, so it is registered to go by value too.
+    import, so it is registered to go by value too. A module registered with
+    ``cloudpickle.register_pickle_by_value`` (by the user, or by a backend whose workers lack
+    the user's modules) goes by value, nodes included.
     """
     if module_name is None:
         return False
+    if _is_registered(module_name):  # checked first: registration may come after a first pickling
+        return True
     known = _by_value_modules.get(module_name)
     if known is not None:
         return known
@@ -94,6 +100,14 @@ def _by_value(module_name: str | None) -> bool:
         by_value = True
     _by_value_modules[module_name] = by_value
     return by_value
+
+
+def _is_registered(module_name: str) -> bool:
+    registered = cloudpickle.list_registry_pickle_by_value()
+    if not registered:
+        return False
+    parts = module_name.split(".")
+    return any(".".join(parts[:n]) in registered for n in range(1, len(parts) + 1))
 
 
 def _is_importable(top_level: str) -> bool:

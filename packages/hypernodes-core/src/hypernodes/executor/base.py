@@ -5,14 +5,19 @@ from __future__ import annotations
 import abc
 import functools
 import inspect
+import threading
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:
     from hypernodes._types import Outputs
     from hypernodes.executor.request import MapRequest, RunRequest
+    from hypernodes.resources.pool import ResourcePool
 
 __all__ = ["Executor"]
+
+_POOL_ATTRIBUTE = "_hypernodes_resource_pool"
+_pool_lock = threading.Lock()  # guards making an executor's resource pool (once per executor)
 
 
 class Executor(abc.ABC):
@@ -27,6 +32,8 @@ class Executor(abc.ABC):
 
     An executor owns its resources (pools, clients): it makes them on first use and frees
     them in :meth:`close`, which ``__exit__`` calls and which is safe to call several times.
+    The values of resources (:func:`~hypernodes.resource`) that its node calls use live in
+    its :attr:`resource_pool`; an override of :meth:`close` calls :meth:`close_resources`.
     See ``docs/advanced/writing-an-executor.md``.
 
     Executors written against HyperNodes 0.1, whose methods take the loose arguments
@@ -76,7 +83,33 @@ class Executor(abc.ABC):
         return [run_item(request, position, run) for position in range(len(request.items))]
 
     def close(self) -> None:
-        """Free the executor's resources. Safe to call several times."""
+        """Free the executor's resources. Safe to call several times.
+
+        Overrides call :meth:`close_resources` (this default does only that).
+        """
+        self.close_resources()
+
+    @property
+    def resource_pool(self) -> ResourcePool:
+        """The built resources of the node calls this executor runs (made on first use).
+
+        In a worker process, the executor unpickled there has its own pool (a pool pickles
+        as an empty one), so a resource is built once per worker as long as the worker keeps
+        one executor instance (or overrides this to return ``ResourcePool.shared(key)``).
+        """
+        pool: ResourcePool | None = self.__dict__.get(_POOL_ATTRIBUTE)
+        if pool is None:
+            from hypernodes.resources.pool import ResourcePool  # light; imported here to keep this module minimal
+
+            with _pool_lock:
+                pool = self.__dict__.setdefault(_POOL_ATTRIBUTE, ResourcePool())
+        return pool
+
+    def close_resources(self) -> None:
+        """Tear down the resources built in :attr:`resource_pool`. Safe to call several times."""
+        pool: ResourcePool | None = self.__dict__.get(_POOL_ATTRIBUTE)
+        if pool is not None:
+            pool.close()
 
     def __enter__(self) -> Self:
         return self

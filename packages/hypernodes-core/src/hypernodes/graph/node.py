@@ -11,6 +11,8 @@ from typing import TYPE_CHECKING, Any, Self, overload
 
 from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import InvalidArgumentError
+from hypernodes.graph.batch import check_batch
+from hypernodes.resources.resource import Resource
 
 if TYPE_CHECKING:
     from hypernodes.cache.signature import CodeFingerprint
@@ -49,8 +51,12 @@ class Node:
         name: The node's name (the function's name unless given).
         output_name: The name given to ``@node`` (a string, or a tuple for several outputs).
         output_names: The outputs as a tuple, in order.
-        parameters: The function's parameter names, in order; these are the node's inputs.
+        parameters: The function's parameter names, in order, but its resource parameters;
+            these are the node's inputs.
         defaults: Parameters with a default value; they are optional inputs.
+        resources: Resource parameters (whose default is a :func:`~hypernodes.resource`) and
+            their resources; they are not inputs: the engine passes the built values.
+        batch: The node's batch form, or None (see :meth:`with_batch`).
         is_async: Whether the function is ``async def``.
         cache: Whether the node's outputs may be cached.
         version: A user-chosen string that is part of the cache signature (bump it to
@@ -59,7 +65,8 @@ class Node:
     """
 
     __slots__ = (
-        "_fingerprint",
+        "_fingerprints",
+        "batch",
         "cache",
         "config",
         "defaults",
@@ -69,6 +76,7 @@ class Node:
         "output_name",
         "output_names",
         "parameters",
+        "resources",
         "version",
     )
 
@@ -78,11 +86,13 @@ class Node:
     output_names: tuple[str, ...]
     parameters: tuple[str, ...]
     defaults: Mapping[str, Any]
+    resources: Mapping[str, Resource[Any]]
+    batch: Callable[..., Any] | None
     is_async: bool
     cache: bool
     version: str | None
     config: RuntimeConfig | ConfigPatch | None
-    _fingerprint: CodeFingerprint | None
+    _fingerprints: tuple[str | TypeError, tuple[CodeFingerprint, ...]] | None  # the hash, and what it read
 
     def __init__(
         self,
@@ -93,6 +103,7 @@ class Node:
         cache: bool = True,
         version: str | None = None,
         config: RuntimeConfig | ConfigPatch | None = None,
+        batch: Callable[..., Any] | None = None,
     ) -> None:
         if not callable(func):
             raise InvalidArgumentError(f"@node needs a function, got {type(func).__name__}")
@@ -104,7 +115,9 @@ class Node:
         if node_name == "<lambda>":
             node_name = output_name if isinstance(output_name, str) else "lambda"
         names = normalize_output_name(output_name if output_name is not None else node_name, node_name)
-        parameters, defaults = _inspect_parameters(func, node_name)
+        parameters, defaults, resources = _inspect_parameters(func, node_name)
+        if batch is not None:
+            check_batch(batch, node_name, (*parameters, *resources))
         set_ = object.__setattr__
         set_(self, "func", func)
         set_(self, "name", node_name)
@@ -112,11 +125,13 @@ class Node:
         set_(self, "output_names", names)
         set_(self, "parameters", parameters)
         set_(self, "defaults", defaults)
+        set_(self, "resources", resources)
+        set_(self, "batch", batch)
         set_(self, "is_async", inspect.iscoroutinefunction(func))
         set_(self, "cache", bool(cache))
         set_(self, "version", version)
         set_(self, "config", config)
-        set_(self, "_fingerprint", None)
+        set_(self, "_fingerprints", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
@@ -124,14 +139,23 @@ class Node:
         )
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        """Call the wrapped function."""
+        """Call the wrapped function.
+
+        A resource parameter left out is built for this call (``resource.build()``); pass
+        your own value (a fake model in a unit test) to skip building it.
+        """
+        if self.resources:
+            given = inspect.signature(self.func).bind_partial(*args, **kwargs).arguments
+            for name, declared in self.resources.items():
+                if name not in given:
+                    kwargs[name] = declared.build()
         return self.func(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"Node({self.name!r}, inputs={self.parameters!r}, outputs={self.output_names!r})"
 
     def __reduce__(self) -> tuple[Any, ...]:
-        fields = (self.output_name, self.name, self.cache, self.version, self.config)
+        fields = (self.output_name, self.name, self.cache, self.version, self.config, self.batch)
         module_name = getattr(self.func, "__module__", None)
         qualname = getattr(self.func, "__qualname__", "")
         module = sys.modules.get(module_name) if module_name else None
@@ -156,13 +180,13 @@ class Node:
             TypeError: The code refers to a value that cannot be hashed by content (the
                 failure is remembered, so it is not recomputed on every call).
         """
-        fingerprint = self._fingerprint
-        if fingerprint is None:
-            fingerprint = self._fingerprint_code()
-        digest = fingerprint.digest
-        if digest is None:
-            raise TypeError(str(fingerprint.error))  # a fresh error: re-raising one object grows its traceback
-        return digest
+        memo = self._fingerprints
+        if memo is None:
+            memo = self._fingerprint_code()
+        code_hash = memo[0]
+        if isinstance(code_hash, TypeError):
+            raise TypeError(str(code_hash))  # a fresh error: re-raising one object grows its traceback
+        return code_hash
 
     def refresh_code_hash(self) -> bool:
         """Forget the code hash if a helper or global the code refers to changed; return whether it did.
@@ -174,10 +198,10 @@ class Node:
         same process (a notebook) invalidates the node's cache entries. A node whose hash was
         never computed has nothing to check.
         """
-        fingerprint = self._fingerprint
-        if fingerprint is None or fingerprint.is_current():
+        memo = self._fingerprints
+        if memo is None or all(fingerprint.is_current() for fingerprint in memo[1]):
             return False
-        object.__setattr__(self, "_fingerprint", None)  # recomputed by the next code_hash
+        object.__setattr__(self, "_fingerprints", None)  # recomputed by the next code_hash
         return True
 
     def settle_code_hash(self) -> None:
@@ -187,18 +211,33 @@ class Node:
         a helper filling a memo dict) is not mistaken for an edit by the next
         :meth:`refresh_code_hash`. ``Pipeline.run`` and ``map`` call it after every run.
         """
-        fingerprint = self._fingerprint
-        if fingerprint is not None and fingerprint.contents:
-            settled = fingerprint.settled()
-            if settled is not fingerprint:
-                object.__setattr__(self, "_fingerprint", settled)
+        memo = self._fingerprints
+        if memo is None or not any(fingerprint.contents for fingerprint in memo[1]):
+            return
+        settled = tuple(fingerprint.settled() for fingerprint in memo[1])
+        if all(new is old for new, old in zip(settled, memo[1])):
+            return
+        if any(new is None for new in settled):
+            object.__setattr__(self, "_fingerprints", None)  # stale: recomputed by the next code_hash
+        else:
+            object.__setattr__(self, "_fingerprints", (memo[0], settled))
 
-    def _fingerprint_code(self) -> CodeFingerprint:
-        from hypernodes.cache.signature import fingerprint_code  # the cache is optional work
+    def _fingerprint_code(self) -> tuple[str | TypeError, tuple[CodeFingerprint, ...]]:
+        from hypernodes.cache.signature import fingerprint_code, node_signature  # the cache is optional work
 
-        fingerprint = fingerprint_code(self.func, version=self.version)
-        object.__setattr__(self, "_fingerprint", fingerprint)  # a memo of a derived value, not state
-        return fingerprint
+        forms = (self.func,) if self.batch is None else (self.func, self.batch)
+        fingerprints = tuple(fingerprint_code(form, version=self.version) for form in forms)
+        error = next((f.error for f in fingerprints if f.error is not None), None)
+        code_hash: str | TypeError
+        if error is not None:
+            code_hash = error
+        else:
+            code_hash = str(fingerprints[0].digest)
+            if len(fingerprints) > 1:  # either form may have computed a cached result
+                code_hash = node_signature(code_hash, [("batch form", str(fingerprints[1].digest))])
+        memo = (code_hash, fingerprints)
+        object.__setattr__(self, "_fingerprints", memo)  # a memo of a derived value, not state
+        return memo
 
     def __cache_key__(self) -> object:
         """Hash a node by its function's code, so a node calling another node sees its edits."""
@@ -217,12 +256,27 @@ class Node:
         """Return a copy of this node with another name (its outputs keep their names)."""
         return self._copy(name=name)
 
+    def with_batch(self, batch: Callable[..., Any] | None) -> Self:
+        """Return a copy of this node with a batch form: the same function over lists of inputs.
+
+        `batch` takes the node's parameters by name, each as a list with one value per item
+        (shared inputs and defaults repeated), resource parameters as their one built value,
+        and returns one result per item, in item order (a tuple per item for tuple outputs):
+        ``batch(**lists)[i] == func(**item_i)``. Vectorising executors use it for maps; every
+        other call uses the per-item function. None removes the batch form.
+
+        Raises:
+            InvalidArgumentError: `batch` is not callable or does not take the node's parameters.
+        """
+        return self._copy(batch=batch)
+
     def _copy(self, **changes: Any) -> Self:
         fields = {
             "name": self.name,
             "cache": self.cache,
             "version": self.version,
             "config": self.config,
+            "batch": self.batch,
             **changes,
         }
         return type(self)(self.func, self.output_name, **fields)
@@ -235,8 +289,9 @@ def _rebuild_node(
     cache: bool,
     version: str | None,
     config: RuntimeConfig | ConfigPatch | None,
+    batch: Callable[..., Any] | None = None,
 ) -> Node:
-    return Node(func, output_name, name=name, cache=cache, version=version, config=config)
+    return Node(func, output_name, name=name, cache=cache, version=version, config=config, batch=batch)
 
 
 def _node_from_reference(
@@ -247,22 +302,24 @@ def _node_from_reference(
     cache: bool,
     version: str | None,
     config: RuntimeConfig | ConfigPatch | None,
+    batch: Callable[..., Any] | None = None,
 ) -> Node:
     target: Any = importlib.import_module(module_name)
     for part in qualname.split("."):
         target = getattr(target, part)
-    return Node(target.func, output_name, name=name, cache=cache, version=version, config=config)
+    return Node(target.func, output_name, name=name, cache=cache, version=version, config=config, batch=batch)
 
 
 def _inspect_parameters(
     func: Callable[..., Any], node_name: str
-) -> tuple[tuple[str, ...], Mapping[str, Any]]:
+) -> tuple[tuple[str, ...], Mapping[str, Any], Mapping[str, Resource[Any]]]:
     try:
         signature = inspect.signature(func)
     except (TypeError, ValueError) as exc:
         raise InvalidArgumentError(f"cannot read the parameters of node {node_name!r}: {exc}") from exc
     parameters: list[str] = []
     defaults: dict[str, Any] = {}
+    resources: dict[str, Resource[Any]] = {}
     for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
             stars = "**" if parameter.kind is parameter.VAR_KEYWORD else "*"
@@ -279,10 +336,17 @@ def _inspect_parameters(
                 node_name=node_name,
                 input_name=parameter.name,
             )
+        if isinstance(parameter.default, Resource):  # filled by the engine; not an input
+            resources[parameter.name] = parameter.default
+            continue
         parameters.append(parameter.name)
         if parameter.default is not parameter.empty:
             defaults[parameter.name] = parameter.default
-    return tuple(parameters), MappingProxyType(defaults) if defaults else _EMPTY
+    return (
+        tuple(parameters),
+        MappingProxyType(defaults) if defaults else _EMPTY,
+        MappingProxyType(resources) if resources else _EMPTY,
+    )
 
 
 @overload
@@ -298,6 +362,7 @@ def node(
     name: str | None = None,
     cache: bool = True,
     version: str | None = None,
+    batch: Callable[..., Any] | None = None,
 ) -> Callable[[Callable[..., Any]], Node]: ...
 
 
@@ -309,6 +374,7 @@ def node(
     name: str | None = None,
     cache: bool = True,
     version: str | None = None,
+    batch: Callable[..., Any] | None = None,
 ) -> Node | Callable[[Callable[..., Any]], Node]:
     """Turn a function into a pipeline node.
 
@@ -320,6 +386,7 @@ def node(
         cache: False keeps this node's outputs out of the cache.
         version: Part of the cache signature; change it to invalidate cached outputs when a
             change is invisible to code hashing (a model file, a remote service).
+        batch: The node's batch form, taking lists of inputs (see :meth:`Node.with_batch`).
 
     Returns:
         A :class:`Node`, or a decorator making one.
@@ -332,9 +399,9 @@ def node(
         (('x',), ('doubled',), 8)
     """
     if func is not None:
-        return Node(func, output_name, name=name, cache=cache, version=version)
+        return Node(func, output_name, name=name, cache=cache, version=version, batch=batch)
 
     def decorate(function: Callable[..., Any]) -> Node:
-        return Node(function, output_name, name=name, cache=cache, version=version)
+        return Node(function, output_name, name=name, cache=cache, version=version, batch=batch)
 
     return decorate

@@ -18,6 +18,7 @@ from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.engine.failures import ItemFailure
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import (
     fail_on_three,
     flaky,
@@ -35,7 +36,7 @@ from hypernodes.testing.recording import RecordingCallback
 __all__ = ["ApiBehaviour"]
 
 
-class ApiBehaviour:
+class ApiBehaviour(SuiteBase):
     """Assertions on the user-facing API; mixed into ``ExecutorBehaviourSuite``."""
 
     # -- private nested intermediates ----------------------------------------------------------
@@ -47,7 +48,7 @@ class ApiBehaviour:
             output_mapping={"out": "b"}
         )
         outer = Pipeline(nodes=[first, second], name="outer")
-        out = outer.run(inputs={"x": 1, "log": log}, config=RuntimeConfig(executor=executor))
+        out = outer.run(inputs={"x": 1, "log": log}, config=self.config(executor))
         assert out == {"a": 102, "b": 110}  # neither `tmp` nor `side` leaks out
         assert sorted(read_calls(log)) == ["tmp-a-1", "tmp-b-1"]  # `side` feeds no exposed output: not run
 
@@ -57,7 +58,7 @@ class ApiBehaviour:
             output_mapping={"out": "outs"}, map_over="x", name="per_x"
         )
         out = Pipeline(nodes=[per_x]).map(
-            inputs={"x": [[1, 2], [3]], "log": log}, map_over="x", config=RuntimeConfig(executor=executor)
+            inputs={"x": [[1, 2], [3]], "log": log}, map_over="x", config=self.config(executor)
         )
         assert out == {"outs": [[102, 103], [104]]}
 
@@ -81,7 +82,7 @@ class ApiBehaviour:
         inner = Pipeline(nodes=[flaky], name="inner").with_config(retries=3)
         outer = Pipeline(nodes=[inner], name="outer")
         assert outer.run(inputs={"x": 1, "log": log, "failures": 2}, config=None) == {"y": 1}
-        with RuntimeConfig.use(RuntimeConfig(executor=executor, retries=0)):
+        with RuntimeConfig.use(self.config(executor, retries=0)):
             assert outer.run(inputs={"x": 2, "log": log, "failures": 3}) == {"y": 2}
         assert Counter(read_calls(log)) == {"flaky-1": 3, "flaky-2": 4}
         row = outer.explain()["inner > flaky"]
@@ -91,7 +92,7 @@ class ApiBehaviour:
     # -- bound inputs ----------------------------------------------------------------------------
 
     def test_bound_inputs_are_defaults_that_map_broadcasts(self, executor: Executor) -> None:
-        p = Pipeline(nodes=[scaled], name="p", config=RuntimeConfig(executor=executor)).bind(factor=10)
+        p = Pipeline(nodes=[scaled], name="p", config=self.config(executor)).bind(factor=10)
         assert p.bound_inputs == {"factor": 10}
         assert p.run(inputs={"x": 2}) == {"y": 20}
         assert p.run(inputs={"x": 2, "factor": 3}) == {"y": 6}  # run-time inputs win
@@ -101,7 +102,7 @@ class ApiBehaviour:
 
     def test_a_bound_nested_pipeline_needs_no_outer_input(self, executor: Executor) -> None:
         inner = Pipeline(nodes=[scaled], name="inner").bind(factor=5).as_node(map_over="x", name="per_x")
-        outer = Pipeline(nodes=[inner], name="outer", config=RuntimeConfig(executor=executor))
+        outer = Pipeline(nodes=[inner], name="outer", config=self.config(executor))
         assert "factor" in outer.optional_args
         assert outer.run(inputs={"x": [1, 2]}) == {"y": [5, 10]}
         assert outer.run(inputs={"x": [1, 2], "factor": 2}) == {"y": [2, 4]}
@@ -110,7 +111,7 @@ class ApiBehaviour:
 
     def test_on_error_continue_keeps_every_other_item(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "calls.log")
-        config = RuntimeConfig(executor=executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"))
+        config = self.config(executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"))
         p = Pipeline(nodes=[fail_on_three], name="p")
         inputs = {"x": [1, 2, 3, 4], "log": log}
         out = p.map(inputs=inputs, map_over="x", config=config, on_error="continue")
@@ -123,13 +124,13 @@ class ApiBehaviour:
         assert Counter(read_calls(log)) == {"call-1": 1, "call-2": 1, "call-3": 2, "call-4": 1}  # only 3 again
 
     def test_on_error_raise_is_the_default(self, executor: Executor, tmp_path: Path) -> None:
-        p = Pipeline(nodes=[fail_on_three], name="p", config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[fail_on_three], name="p", config=self.config(executor))
         with pytest.raises(ValueError, match="item three"):
             p.map(inputs={"x": [1, 3], "log": str(tmp_path / "calls.log")}, map_over="x")
 
     def test_a_nested_map_can_continue_past_failed_items(self, executor: Executor, tmp_path: Path) -> None:
         per_x = Pipeline(nodes=[fail_on_three], name="inner").as_node(map_over="x", name="per_x", on_error="continue")
-        outer = Pipeline(nodes=[per_x], name="outer", config=RuntimeConfig(executor=executor))
+        outer = Pipeline(nodes=[per_x], name="outer", config=self.config(executor))
         ys = outer.run(inputs={"x": [3, 4], "log": str(tmp_path / "calls.log")})["y"]
         assert isinstance(ys[0], ItemFailure) and ys[1] == 8
         assert ys[0].path == ("outer", "per_x")
@@ -139,7 +140,7 @@ class ApiBehaviour:
     def test_a_retry_policy_retries_only_the_listed_errors(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "calls.log")
         policy = RetryPolicy(attempts=3, delay=0.001, backoff=2.0, on=(ConnectionError,))
-        config = RuntimeConfig(executor=executor, retries=policy)
+        config = self.config(executor, retries=policy)
         assert Pipeline(nodes=[flaky]).run(inputs={"x": 1, "log": log, "failures": 2}, config=config) == {"y": 1}
         with pytest.raises(TypeError, match="bug for x=2"):
             Pipeline(nodes=[type_error_once]).run(inputs={"x": 2, "log": log}, config=config)
@@ -149,7 +150,7 @@ class ApiBehaviour:
 
     def test_run_async_and_map_async_work_from_a_running_loop(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "calls.log")
-        p = Pipeline(nodes=[logged_square], name="p", config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[logged_square], name="p", config=self.config(executor))
 
         async def main() -> tuple[object, object, int]:
             ticks = 0

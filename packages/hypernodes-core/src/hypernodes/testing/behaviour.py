@@ -1,6 +1,7 @@
 """Behaviour every executor must show, written once and run under each executor.
 
-Subclass :class:`ExecutorBehaviourSuite` in a test module and provide an ``executor`` fixture::
+Subclass :class:`ExecutorBehaviourSuite` in a test module and provide an ``executor`` fixture
+(and, to run the suite under a backend other than ``LocalBackend``, a ``backend`` fixture)::
 
     @pytest.fixture(params=[SequentialExecutor, ThreadPoolExecutor])
     def executor(request):
@@ -16,11 +17,9 @@ are counted through files (``tmp_path``), which works across threads and process
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.errors import DependencyError, InvalidArgumentError, NodeTimeoutError
 from hypernodes.executor.base import Executor
 from hypernodes.graph.node import node
@@ -45,6 +44,7 @@ from hypernodes.testing.nodes import (
     total,
 )
 from hypernodes.testing.observability_behaviour import ObservabilityBehaviour
+from hypernodes.testing.resources_behaviour import BatchBehaviour, ResourceBehaviour
 
 __all__ = ["ExecutorBehaviourSuite"]
 
@@ -61,13 +61,15 @@ def _never(x: int, log: str) -> int:
     return x
 
 
-class ExecutorBehaviourSuite(CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ApiBehaviour):
-    """Executor-agnostic assertions; subclasses provide an ``executor`` fixture."""
+class ExecutorBehaviourSuite(
+    CacheBehaviour, CallbackBehaviour, ObservabilityBehaviour, ApiBehaviour, ResourceBehaviour, BatchBehaviour
+):
+    """Executor-agnostic assertions; subclasses provide an ``executor`` fixture.
 
-    @staticmethod
-    def config(executor: Executor, **fields: Any) -> RuntimeConfig:
-        """Return a config running on `executor` (with `fields`)."""
-        return RuntimeConfig(executor=executor, **fields)
+    An optional ``backend`` fixture (default ``LocalBackend()``) runs every assertion under
+    that backend instead, e.g. ``RemoteBackend(kind="dask", ...)``: every config the suite
+    builds uses it.
+    """
 
     # -- wiring and selective outputs ---------------------------------------------------------
 

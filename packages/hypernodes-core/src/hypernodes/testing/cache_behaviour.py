@@ -15,6 +15,7 @@ from hypernodes.cache.spec import CacheSpec
 from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import (
     fail_while_marked,
     logged_none,
@@ -28,13 +29,12 @@ from hypernodes.testing.recording import RecordingCallback
 __all__ = ["CacheBehaviour"]
 
 
-class CacheBehaviour:
+class CacheBehaviour(SuiteBase):
     """Per-item caching, resume after a crash, opt-outs, nesting and refresh, under any executor."""
 
-    @staticmethod
-    def cached(executor: Executor, path: Path, **options: object) -> RuntimeConfig:
+    def cached(self, executor: Executor, path: Path, **options: object) -> RuntimeConfig:
         """Return a config on `executor` with a disk cache at `path`."""
-        return RuntimeConfig(executor=executor, cache=CacheSpec(kind="disk", path=path, options=options))
+        return self.config(executor, cache=CacheSpec(kind="disk", path=path, options=options))
 
     def test_rerun_of_a_map_is_served_from_the_cache(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "calls.log")
@@ -117,8 +117,8 @@ class CacheBehaviour:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[logged_square, logged_shift], name="p")
         spec = CacheSpec(kind="disk", path=tmp_path / "cache")
-        p.map(inputs={"x": [1, 2], "log": log}, map_over="x", config=RuntimeConfig(executor=executor, cache=spec))
-        config = RuntimeConfig(executor=executor, cache=spec, callbacks=[recorder])
+        p.map(inputs={"x": [1, 2], "log": log}, map_over="x", config=self.config(executor, cache=spec))
+        config = self.config(executor, cache=spec, callbacks=[recorder])
         p.map(inputs={"x": [1, 2], "log": log}, map_over="x", config=config)
         cached = Counter((e.item_index, e.subject) for e in recorder.hooks("on_node_cached"))
         assert cached == Counter({(i, n): 1 for i in (0, 1) for n in ("logged_square", "logged_shift")})

@@ -10,9 +10,9 @@ import pytest
 
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import clean, count, double, explode, square
 from hypernodes.testing.recording import Event, RecordingCallback
 
@@ -24,13 +24,18 @@ class _Raising(PipelineCallback):
         raise RuntimeError("callback bug")
 
 
-class CallbackBehaviour:
+class _Exiting(PipelineCallback):
+    def on_map_item_end(self, ctx: CallbackContext, index: int, duration: float) -> None:
+        raise SystemExit("callback calls sys.exit()")
+
+
+class CallbackBehaviour(SuiteBase):
     """Hooks fire in the caller, once each, in order, with correct contexts, under any executor."""
 
     def test_run_fires_pipeline_and_node_hooks_in_order(self, executor: Executor) -> None:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[clean, count], name="prep")
-        p.run(inputs={"text": "A b"}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        p.run(inputs={"text": "A b"}, config=self.config(executor, callbacks=[recorder]))
         assert [(e.hook, e.subject) for e in recorder.events] == [
             ("on_pipeline_start", None),
             ("on_node_start", "clean"),
@@ -48,7 +53,7 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": list(range(7))},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         assert [e.subject for e in recorder.hooks("on_map_start")] == [7]
         assert len(recorder.hooks("on_map_end")) == 1
@@ -64,7 +69,7 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": list(range(5))},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         position = {(e.hook, e.item_index, e.subject): i for i, e in enumerate(recorder.events)}
         for i in range(5):
@@ -78,7 +83,7 @@ class CallbackBehaviour:
             input_mapping={"texts": "text"}, map_over="texts", name="per_doc"
         )
         outer = Pipeline(nodes=[inner], name="outer")
-        outer.run(inputs={"texts": ["A", "B"]}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+        outer.run(inputs={"texts": ["A", "B"]}, config=self.config(executor, callbacks=[recorder]))
         nested_start = recorder.hooks("on_nested_pipeline_start")
         assert [(e.path, e.depth, e.subject) for e in nested_start] == [(("outer",), 0, "per_doc")]
         inner_nodes = recorder.hooks("on_node_end")
@@ -92,7 +97,7 @@ class CallbackBehaviour:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[explode], name="p")
         with pytest.raises(ValueError):
-            p.run(inputs={"x": 2}, config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+            p.run(inputs={"x": 2}, config=self.config(executor, callbacks=[recorder]))
         assert [e.subject for e in recorder.hooks("on_node_error")] == [("explode", "ValueError")]
         assert recorder.hooks("on_node_end") == []
 
@@ -100,14 +105,14 @@ class CallbackBehaviour:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[explode], name="p")
         with pytest.raises(ValueError):
-            p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor, callbacks=[recorder]))
+            p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=self.config(executor, callbacks=[recorder]))
         assert len(recorder.hooks("on_map_start")) == len(recorder.hooks("on_map_end")) == 1
         assert [e.item_index for e in recorder.hooks("on_node_error")] == [1]
 
     def test_raising_callback_warns_once_and_the_run_goes_on(self, executor: Executor) -> None:
         recorder = RecordingCallback()
         p = Pipeline(nodes=[double, square], name="p")
-        config = RuntimeConfig(executor=executor, callbacks=[_Raising(), recorder])
+        config = self.config(executor, callbacks=[_Raising(), recorder])
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             out = p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=config)
@@ -115,6 +120,20 @@ class CallbackBehaviour:
         relevant = [w for w in caught if "callback bug" in str(w.message)]
         assert len(relevant) == 1 and issubclass(relevant[0].category, RuntimeWarning)
         assert len(recorder.hooks("on_node_end")) == 6  # the other callback still saw everything
+
+    def test_callback_raising_system_exit_is_reported_and_later_maps_get_every_event(self, executor: Executor) -> None:
+        p = Pipeline(nodes=[double, square], name="p")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            out = p.map(
+                inputs={"x": [1, 2, 3]}, map_over="x", config=self.config(executor, callbacks=[_Exiting()])
+            )
+        assert out == {"doubled": [2, 4, 6], "squared": [1, 4, 9]}
+        assert any("SystemExit" in str(w.message) for w in caught)
+        recorder = RecordingCallback()  # the same executor still relays everything
+        p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=self.config(executor, callbacks=[recorder]))
+        assert len(recorder.hooks("on_node_end")) == 6
+        assert len(recorder.hooks("on_map_item_end")) == 3
 
     def test_callback_factories_are_made_once_per_run(self, executor: Executor) -> None:
         made: list[RecordingCallback] = []
@@ -124,7 +143,7 @@ class CallbackBehaviour:
             return made[-1]
 
         p = Pipeline(nodes=[double], name="p")
-        config = RuntimeConfig(executor=executor, callbacks=[factory])
+        config = self.config(executor, callbacks=[factory])
         p.map(inputs={"x": [1, 2, 3]}, map_over="x", config=config)
         p.run(inputs={"x": 1}, config=config)
         assert len(made) == 2
@@ -136,7 +155,7 @@ class CallbackBehaviour:
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         assert len(recorder.states) == 1
 
@@ -149,7 +168,7 @@ class CallbackBehaviour:
         outer.map(
             inputs={"x": [[1, 2], [3, 4], [5, 6], [7, 8]]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[recorder]),
+            config=self.config(executor, callbacks=[recorder]),
         )
         root = recorder.hooks("on_map_start")[0]
         assert root.path == ("outer",) and root.parent_frame_id is None and root.frame_id
@@ -177,10 +196,10 @@ class CallbackBehaviour:
     def test_a_nested_pipelines_own_callbacks_get_its_events(self, executor: Executor) -> None:
         outer_recorder, inner_recorder = RecordingCallback(), RecordingCallback()
         inner = Pipeline(
-            nodes=[double], name="inner", config=RuntimeConfig(executor=executor, callbacks=[inner_recorder])
+            nodes=[double], name="inner", config=self.config(executor, callbacks=[inner_recorder])
         )
         outer = Pipeline(
-            nodes=[inner, square], name="outer", config=RuntimeConfig(executor=executor, callbacks=[outer_recorder])
+            nodes=[inner, square], name="outer", config=self.config(executor, callbacks=[outer_recorder])
         )
         assert outer.map(inputs={"x": [1, 2]}, map_over="x") == {"doubled": [2, 4], "squared": [1, 4]}
 

@@ -16,9 +16,9 @@ import pytest
 from hypernodes.cache.spec import CacheSpec
 from hypernodes.callbacks.progress import ProgressCallback
 from hypernodes.callbacks.tracing import TracingCallback
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import clean, count, double, explode, slow, square
 
 if TYPE_CHECKING:
@@ -28,22 +28,23 @@ if TYPE_CHECKING:
 __all__ = ["ObservabilityBehaviour"]
 
 
-class ObservabilityBehaviour:
+class ObservabilityBehaviour(SuiteBase):
     """ProgressCallback counts items and TracingCallback builds the right span tree, under any executor."""
 
     def test_progress_counts_items_cache_hits_and_failures(self, executor: Executor, tmp_path: Path) -> None:
         p = Pipeline(nodes=[double, square], name="squares")
         cache = CacheSpec(kind="disk", path=tmp_path / "cache")
         cold, warm = io.StringIO(), io.StringIO()
+        slow = 3600.0  # seconds between two lines of a bar: a slow cluster still writes only its final line
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, cache=cache, callbacks=[ProgressCallback(file=cold)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=cold, interval=slow)]),
         )
         p.map(
             inputs={"x": [1, 2, 3]},
             map_over="x",
-            config=RuntimeConfig(executor=executor, cache=cache, callbacks=[ProgressCallback(file=warm)]),
+            config=self.config(executor, cache=cache, callbacks=[ProgressCallback(file=warm, interval=slow)]),
         )
         (cold_line,) = cold.getvalue().splitlines()
         (warm_line,) = warm.getvalue().splitlines()
@@ -55,13 +56,13 @@ class ObservabilityBehaviour:
             Pipeline(nodes=[explode], name="fragile").map(
                 inputs={"x": [2]},
                 map_over="x",
-                config=RuntimeConfig(executor=executor, callbacks=[ProgressCallback(file=failing)]),
+                config=self.config(executor, callbacks=[ProgressCallback(file=failing)]),
             )
         assert "failed=1" in failing.getvalue()
 
     def test_progress_disabled_writes_nothing(self, executor: Executor) -> None:
         out = io.StringIO()
-        config = RuntimeConfig(executor=executor, callbacks=[ProgressCallback(enable=False, file=out)])
+        config = self.config(executor, callbacks=[ProgressCallback(enable=False, file=out)])
         Pipeline(nodes=[double]).map(inputs={"x": [1, 2]}, map_over="x", config=config)
         assert out.getvalue() == ""
 
@@ -72,7 +73,7 @@ class ObservabilityBehaviour:
             input_mapping={"texts": "text"}, map_over="texts", name="per_doc"
         )
         corpus = Pipeline(nodes=[per_doc], name="corpus")
-        corpus.run(inputs={"texts": ["A b", "c"]}, config=RuntimeConfig(executor=executor, callbacks=[tracing]))
+        corpus.run(inputs={"texts": ["A b", "c"]}, config=self.config(executor, callbacks=[tracing]))
         provider.shutdown()
 
         spans = exporter.get_finished_spans()
@@ -99,7 +100,7 @@ class ObservabilityBehaviour:
         out = outer.map(
             inputs={"x": xs, "seconds": 0.02},  # so that the outer items overlap on concurrent executors
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[tracing]),
+            config=self.config(executor, callbacks=[tracing]),
         )
         provider.shutdown()
 
@@ -132,7 +133,7 @@ class ObservabilityBehaviour:
             input_mapping={"texts": "text"}, map_over="texts", name="per_doc"
         )
         corpus = Pipeline(nodes=[per_doc], name="corpus")
-        config = RuntimeConfig(executor=executor, callbacks=[tracing])
+        config = self.config(executor, callbacks=[tracing])
         with provider.get_tracer("app").start_as_current_span("request") as request:
             corpus.run(inputs={"texts": ["A", "b"]}, config=config)
             corpus.map(inputs={"texts": [["C"], ["d"]]}, map_over="texts", config=config)
@@ -157,7 +158,7 @@ class ObservabilityBehaviour:
             outer.map(
                 inputs={"x": [1, 2, 3]},
                 map_over="x",
-                config=RuntimeConfig(executor=executor, cache=cache, callbacks=[progress]),
+                config=self.config(executor, cache=cache, callbacks=[progress]),
             )
             lines.append(out.getvalue().splitlines())
         assert len(lines[0]) == 1 and "3/3" in lines[0][0] and "cached=0, failed=0" in lines[0][0]
@@ -171,7 +172,7 @@ class ObservabilityBehaviour:
         outer.map(
             inputs={"x": [[1, 2, 3, 4]] * 5},
             map_over="x",
-            config=RuntimeConfig(executor=executor, callbacks=[progress]),
+            config=self.config(executor, callbacks=[progress]),
         )
         inner_line, outer_line = out.getvalue().splitlines()  # one bar for all five nested maps
         assert inner_line.startswith("  per_x: 100%") and "20/20" in inner_line
@@ -184,7 +185,7 @@ class ObservabilityBehaviour:
             outer.map(
                 inputs={"x": [1, 2, 3]},
                 map_over="x",
-                config=RuntimeConfig(executor=executor, callbacks=[ProgressCallback(file=out, interval=3600.0)]),
+                config=self.config(executor, callbacks=[ProgressCallback(file=out, interval=3600.0)]),
             )
         (line,) = out.getvalue().splitlines()
         assert line.startswith("outer:") and "failed=1" in line

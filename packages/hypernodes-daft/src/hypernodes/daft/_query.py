@@ -15,11 +15,9 @@ that cannot be pickled and costs far more than the step itself.
 at most ``max_concurrency`` at once per step (our own semaphore: Daft's ``max_concurrency``
 limits batches, not rows).
 
-The seam for batch implementations and per-worker resources (the resources-and-batch issue):
-:func:`_step_udf` is where a node's batch function would be called with whole columns (Series)
-instead of the per-row loop of :meth:`_Columns.run_batch`, and where a resource would become
-a ``daft.cls`` instance built once per UDF instance (``@daft.cls`` defers ``__init__`` to each
-worker instance).
+A node with a batch form (``@node(batch=...)``) runs each batch of rows through it, with
+core's ``run_step_batch`` (each row still looked up and stored in the cache on its own, node
+hooks per row). Resources come from the executor's pool, as in every executor.
 """
 
 from __future__ import annotations
@@ -39,7 +37,7 @@ from hypernodes import HyperNodesError
 from hypernodes.daft._dtypes import NativeType, native_type_of_values
 from hypernodes.daft._rows import Rows
 from hypernodes.daft._scope import inside_udf
-from hypernodes.executor import FunctionStep, Values, run_step, run_step_async, step_awaits
+from hypernodes.executor import FunctionStep, Values, run_step, run_step_async, run_step_batch, step_awaits
 
 if TYPE_CHECKING:
     from daft import DataFrame, DataType, Series
@@ -275,8 +273,11 @@ class _Columns:
             for j, (p, ok) in enumerate(zip(positions, runnable))
         ]
         pool = self._options.pool
+        step = column.step
         with inside_udf():
-            if pool is None or len(prepared) <= 1:
+            if type(step) is FunctionStep and step.batch is not None:  # the node's batch form, once per batch
+                out = self._run_rows_by_batch(column, prepared)
+            elif pool is None or len(prepared) <= 1:
                 out = [None if inputs is None else self._run_row(column, p, inputs) for p, inputs in prepared]
             else:  # rows at once on the executor's threads (I/O-bound sync nodes); one Context copy each
                 futures = [
@@ -288,6 +289,22 @@ class _Columns:
                 out = [None if future is None else future.result() for future in futures]
         rows.step_done([p for p, ok in zip(positions, runnable) if ok])
         return out
+
+    def _run_rows_by_batch(
+        self, column: StepColumn, prepared: list[tuple[int, Values | dict[str, Any] | None]]
+    ) -> list[Any]:
+        """Run a batch's rows through the step's batch form (core's ``run_step_batch``: per-row cache, hooks)."""
+        rows = self._rows
+        live = [(p, inputs) for p, inputs in prepared if inputs is not None and rows.is_runnable(p)]
+        contexts = [rows.contexts[p] for p, _ in live]
+        try:
+            outputs = run_step_batch(column.step, [inputs for _, inputs in live], contexts)  # type: ignore[arg-type]
+        except BaseException as exc:  # carried out as a value, as _run_row does: every row of the batch failed
+            for p, _ in live:
+                rows.fail(p, exc)
+            return [None] * len(prepared)
+        finished = {p: self._finish(column, p, o) for (p, _), o in zip(live, outputs)}
+        return [finished.get(p) for p, _ in prepared]
 
     async def run_batch_async(
         self, index: int, arguments: Sequence[str | None], positions: list[int], batch: Sequence[list[Any]]

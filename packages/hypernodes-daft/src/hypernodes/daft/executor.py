@@ -5,6 +5,7 @@ from __future__ import annotations
 import concurrent.futures
 import logging
 import threading
+import uuid
 from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import override
@@ -15,7 +16,7 @@ from hypernodes.daft._query import QueryOptions, StepColumn, is_native_step, run
 from hypernodes.daft._rows import Rows
 from hypernodes.daft._scope import is_inside_udf
 from hypernodes.daft._worker import run_remote
-from hypernodes.executor import run_in_order, run_item
+from hypernodes.executor import ResourcePool, run_in_order, run_item
 
 if TYPE_CHECKING:
     from hypernodes._types import Outputs
@@ -134,6 +135,7 @@ class DaftExecutor(Executor):
         self.batch_size = batch_size
         self.native_dtypes = native_dtypes
         self.use_process = use_process
+        self._key = uuid.uuid4().hex  # survives pickling: the copies in one process share resources
         self._init_live()
 
     def _init_live(self) -> None:
@@ -177,6 +179,7 @@ class DaftExecutor(Executor):
             self._columns.clear()
         if pool is not None:  # so a second close() is a no-op
             pool.shutdown(wait=True, cancel_futures=True)
+        self.close_resources()
 
     # -- pickling: the arguments travel, never the pool ----------------------------------------
 
@@ -189,7 +192,20 @@ class DaftExecutor(Executor):
         }  # fmt: skip
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_restore, (self._arguments(),))
+        return (_restore, (self._arguments(), self._key))
+
+    # -- resources: one pool per process for every copy of this executor -------------------------
+
+    @property
+    @override
+    def resource_pool(self) -> ResourcePool:
+        # Worker processes unpickle a copy of this executor with every row's payload: keyed by
+        # the executor's key, the pool is the process's, so a resource is built once per worker.
+        return ResourcePool.shared(self._key)
+
+    @override
+    def close_resources(self) -> None:
+        ResourcePool.shared(self._key).close()
 
     def __repr__(self) -> str:
         changed = ", ".join(f"{k}={v!r}" for k, v in self._arguments().items() if _DEFAULTS.get(k) != v)
@@ -294,8 +310,11 @@ _DEFAULTS: dict[str, Any] = {
 }  # fmt: skip
 
 
-def _restore(arguments: dict[str, Any]) -> DaftExecutor:
-    return DaftExecutor(**arguments)
+def _restore(arguments: dict[str, Any], key: str | None = None) -> DaftExecutor:
+    executor = DaftExecutor(**arguments)
+    if key is not None:
+        executor._key = key
+    return executor
 
 
 def _check_positive(name: str, value: object, *, optional: bool) -> None:

@@ -22,9 +22,7 @@ __all__ = ["ABSENT", "enclosing", "inside", "is_inside"]
 ABSENT: Final = object()
 """Returned by :func:`enclosing` when the code does not run in a worker of that executor."""
 
-_enclosing: ContextVar[tuple[tuple[str, object], ...]] = ContextVar(
-    "hypernodes_enclosing_executors", default=()
-)
+_enclosing: ContextVar[tuple[tuple[str, object], ...]] = ContextVar("hypernodes_enclosing_executors", default=())
 
 
 def enclosing(key: str) -> object:

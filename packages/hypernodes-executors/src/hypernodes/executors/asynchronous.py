@@ -145,6 +145,7 @@ class AsyncExecutor(LocalExecutor):
             threads, self._threads = self._threads, None
         if threads is not None:  # so a second close() is a no-op
             threads.shutdown(wait=not _scope.is_inside(self._key), cancel_futures=True)
+        self.close_resources()
 
     @override
     def _arguments(self) -> dict[str, Any]:

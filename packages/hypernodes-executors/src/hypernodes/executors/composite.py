@@ -73,6 +73,7 @@ class CompositeExecutor(LocalExecutor):
     def close(self) -> None:
         self.map_executor.close()
         self.node_executor.close()
+        self.close_resources()  # the node calls of its levels use the composite's own pool
 
     @override
     def _arguments(self) -> dict[str, Any]:

@@ -112,6 +112,7 @@ class ThreadPoolExecutor(LocalExecutor):
         if pool is not None:  # so a second close() is a no-op
             # A worker closing its own pool cannot join itself; its siblings still stop.
             pool.shutdown(wait=not _scope.is_inside(self._key), cancel_futures=True)
+        self.close_resources()  # after the pool: no node call uses them any more
 
     @override
     def _arguments(self) -> dict[str, Any]:
@@ -140,7 +141,6 @@ class ThreadPoolExecutor(LocalExecutor):
                     )
                     self._pool = pool
         return pool
-
 
 
 class _StepTasks:
