@@ -14,7 +14,7 @@ import nox
 nox.options.default_venv_backend = "uv"
 nox.options.error_on_missing_interpreters = True
 nox.options.sessions = [
-    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal",
+    "lint", "core", "example_executor", "executors", "behaviour", "release_rehearsal", "install_alone",
     "daft", "daft_process", "daft_ray", "modal", "distributed_dask", "distributed_ray", "distributed_spark",
     "benchmarks",
 ]  # fmt: skip
@@ -38,7 +38,7 @@ def _install(session: nox.Session, *members: str) -> None:
 
 @nox.session(python=False)
 def lint(session: nox.Session) -> None:
-    """Ruff over the tree and mypy --strict over every package's src/ (in the workspace env)."""
+    """Ruff over the tree and mypy --strict over core's and the executors' src/ (each engine session types its own)."""
     session.run("uv", "run", "--frozen", "ruff", "check", ".", external=True)
     session.run(
         "uv", "run", "--frozen", "mypy", "--strict",
@@ -103,6 +103,22 @@ def release(session: nox.Session) -> None:
     session.run("uv", "run", "--frozen", "python", "tools/release.py", *session.posargs, external=True)
 
 
+DISTRIBUTIONS = [
+    "hypernodes-core", "hypernodes-executors", "hypernodes-daft", "hypernodes-modal", "hypernodes-distributed",
+]  # fmt: skip
+
+
+@nox.session(python=False)
+@nox.parametrize("dist", DISTRIBUTIONS)
+def install_alone(session: nox.Session, dist: str) -> None:
+    """Build one distribution's wheel, install it alone (core from its own wheel) in a fresh venv, smoke-test it."""
+    out = Path(session.create_tmp()) / "dist"
+    session.run(
+        "uv", "run", "--frozen", "python", "tools/release.py", dist, "--install-alone", "--out", str(out),
+        external=True,
+    )  # fmt: skip
+
+
 @nox.session
 def release_rehearsal(session: nox.Session) -> None:
     """The release command's own tests: a full release of one distribution rehearsed in a clone."""
@@ -155,8 +171,10 @@ def benchmarks(session: nox.Session) -> None:
 
 @nox.session
 def modal(session: nox.Session) -> None:
-    """hypernodes-modal: its tests (offline; the cloud smoke test needs HYPERNODES_MODAL_REMOTE=1 and a token),
-    its doctests, mypy --strict over its src, its example's local path and its benchmark's smoke run."""
+    """hypernodes-modal offline: its tests, doctests, page, mypy --strict, example and benchmark smoke run.
+
+    The cloud smoke test runs only with HYPERNODES_MODAL_REMOTE=1 and a Modal token.
+    """
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-modal")
     session.install("mypy>=1.13")
     session.run(
@@ -206,7 +224,7 @@ def distributed_ray(session: nox.Session) -> None:
     _install(session, "packages/hypernodes-executors", "packages/hypernodes-distributed[ray]")
     session.install("mypy>=1.13")
     src = "packages/hypernodes-distributed/src/hypernodes/distributed"
-    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_cluster.py")
+    mine = ("__init__.py", "ray_executor.py", "_remote_ray.py", "_ray_tasks.py", "_ray_graph.py", "_ray_cluster.py")
     mypy_path = {"MYPYPATH": "packages/hypernodes-distributed/src"}
     session.run("mypy", "--strict", *(f"{src}/{name}" for name in mine), env=mypy_path)
     session.run(*PYTEST, "packages/hypernodes-distributed/tests/ray", *session.posargs)

@@ -50,3 +50,44 @@ def crash_while_marked(x: int, log: str, marker: str) -> int:
             time.sleep(0.01)  # let items 0-2 finish (and be cached) first
         os._exit(1)  # the worker process dies: a real crash, not an exception
     return x
+
+
+def _meet(rendezvous: str, me: str, other: str) -> str:
+    """Say `me` is running, wait until `other` runs too (so both run at once); return this Ray task's id."""
+    import ray
+
+    (Path(rendezvous) / me).touch()
+    _wait_for(Path(rendezvous) / other, f"node {other!r} running while node {me!r} runs")
+    return str(ray.get_runtime_context().get_task_id())
+
+
+@node(output_name="base")
+def base(x: int) -> int:
+    return x + 1
+
+
+@node(output_name=("left", "left_task"))
+def left(base: int, rendezvous: str) -> tuple[int, str]:
+    return 2 * base, _meet(rendezvous, "left", "right")
+
+
+@node(output_name=("right", "right_task"))
+def right(base: int, rendezvous: str) -> tuple[int, str]:
+    return 3 * base, _meet(rendezvous, "right", "left")
+
+
+@node(output_name="joined")
+def join(left: int, right: int) -> int:
+    return left + right
+
+
+@node(output_name="cubed")
+def logged_cube(y: int, log: str) -> int:
+    record_call(log, f"cube-{y}")
+    return y**3
+
+
+@node(output_name="combined")
+def logged_combine(shifted: int, cubed: int, log: str) -> int:
+    record_call(log, f"combine-{shifted}-{cubed}")
+    return shifted + cubed

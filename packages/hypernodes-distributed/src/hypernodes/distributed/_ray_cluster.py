@@ -43,11 +43,12 @@ def connect(user: str, address: str | None, init_options: Mapping[str, Any]) -> 
     if address is not None:
         _enable_token_auth_if_available()  # before Ray is imported: it reads its config once
     try:
-        import ray
+        import ray as ray_module
     except ImportError as exc:  # the extra is missing
         raise ImportError(
             "RayExecutor needs Ray: pip install 'hypernodes-distributed[ray]'"
         ) from exc
+    ray: ModuleType = ray_module  # typed as a module whether or not Ray's own stubs are installed
     with _lock:
         if ray.is_initialized():
             if _ours:

@@ -1,13 +1,15 @@
-"""The Ray task that runs core's run payloads, and the channel their callback events take back (private).
+"""The Ray tasks that run core's run payloads, and the channel their callback events take back (private).
 
-One task runs one chunk of a map (or one run) with :func:`hypernodes.executor.run_payload`,
-in the worker's main thread: Ray lends a task's CPU to other tasks only while that thread
-waits in ``ray.get``/``ray.wait`` (a wait in another thread keeps it, and nested tasks
-deadlock), so a streaming generator, which would need the payload in a helper thread, is
-not used. Callback events go instead to a small actor (:class:`_EventBox`, no CPU) as
-fire-and-forget calls; a sync actor runs the calls of one submitter in submission order, so
-a chunk's events arrive in order and its end marker after them. The caller polls the box
-from one thread per process (:class:`_Relay`) while work that listens to events is running.
+One task runs one chunk of a map (or one run) with :func:`hypernodes.executor.run_payload`
+(:func:`run_chunk`), or one step of a run (:func:`run_step_task`, for
+:mod:`~hypernodes.distributed._ray_graph`), in the worker's main thread: Ray lends a task's
+CPU to other tasks only while that thread waits in ``ray.get``/``ray.wait`` (a wait in
+another thread keeps it, and nested tasks deadlock), so a streaming generator, which would
+need the payload in a helper thread, is not used. Callback events go instead to a small
+actor (:class:`_EventBox`, no CPU) as fire-and-forget calls; a sync actor runs the calls of
+one submitter in submission order, so a task's events arrive in order and its end marker
+after them. The caller polls the box from one thread per process (:class:`_Relay`) while
+work that listens to events is running.
 
 Work submitted from inside a task (a nested map) carries the callback tokens of the root
 caller (core relays tokens unchanged), so its tasks send their events straight to the box
@@ -22,22 +24,26 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from hypernodes import WorkerCrashedError
-from hypernodes.executor import run_payload
+from hypernodes.executor import Values, dumps, loads, run_payload, run_step
 
 if TYPE_CHECKING:
-    from hypernodes.executor import EventReceiver
+    from hypernodes.executor import EventReceiver, RunRequest, SendEvent
 
-__all__ = ["claim_task_work", "is_inside", "run_chunks"]
+__all__ = [
+    "WAIT_SLICE", "EventRoute", "StepCall", "StepStatus", "claim_task_work", "crashed", "is_inside", "remote",
+    "run_chunks", "run_step_task", "take_step_call",
+]  # fmt: skip
 
 logger = logging.getLogger(__name__)
 
 _EVENT_GRACE = 30.0  # seconds to wait for the last events of finished chunks before giving up on them
-_WAIT_SLICE = 0.2  # seconds per ray.wait, so that Ctrl-C is noticed
+WAIT_SLICE = 0.2  # seconds per ray.wait, so that Ctrl-C is noticed
 _POLL_MIN, _POLL_MAX = 0.005, 0.05  # seconds between two polls of the event box (backs off while idle)
 
 # The keys of the RayExecutors whose task the current code runs in.
@@ -80,7 +86,84 @@ def run_chunk(
         forwarded: The events go to the channel of an enclosing task (nested work): end with
             a flush instead of the end marker the channel counts.
     """
-    send: Callable[[bytes], None] | None = None
+    with _in_task(key, box, channel, forwarded) as send:
+        return run_payload(shared, chunk, send)
+
+
+class StepCall:
+    """One step of a run, handed by its step task to the ``RayExecutor`` that core's payload runs."""
+
+    __slots__ = ("index", "key", "name", "upstream", "values")
+
+    def __init__(self, key: str, index: int, upstream: tuple[Mapping[str, Any], ...]) -> None:
+        self.key = key
+        self.index = index
+        self.upstream = upstream
+        self.name = f"step {index}"
+        self.values: Values | None = None
+
+    def run(self, request: RunRequest) -> dict[str, Any]:
+        """Run the step of `request` on its inputs and the upstream steps' outputs; keep its outputs."""
+        step = request.plan.steps[self.index]
+        self.name = step.name
+        self.values = run_step(step, Values.merge(request.inputs, *self.upstream), request.ctx)
+        return {}  # the outputs travel as the task's second result, with their signatures
+
+
+# In a step task until its executor takes the step (see take_step_call).
+_step_call: ContextVar[StepCall | None] = ContextVar("hypernodes_ray_step_call", default=None)
+
+
+def take_step_call(key: str) -> StepCall | None:
+    """Return the step the RayExecutor keyed `key` must run now, once (nested runs get None)."""
+    call = _step_call.get()
+    if call is None or call.key != key:
+        return None
+    _step_call.set(None)  # in the task's own context: the step's nested levels run normally
+    return call
+
+
+StepStatus = tuple[Literal["ok"]] | tuple[Literal["failed"], bytes] | tuple[Literal["unpicklable"], str, str]
+"""How a step task ended: ok, failed (core's answer carrying the node's error) or with outputs that do not pickle."""
+
+
+def run_step_task(
+    key: str, shared: bytes, index: int, box: Any, channel: str | None, forwarded: bool, *upstream: bytes
+) -> tuple[StepStatus, bytes | None]:
+    """Run step `index` of the run in `shared`, fed by its upstream steps' outputs; the body of a step task.
+
+    Core's :func:`~hypernodes.executor.run_payload` rebuilds the run's context here (the
+    cache, the event relay) and calls the ``RayExecutor`` keyed `key`, which finds this step
+    with :func:`take_step_call` and runs only it. Never raises.
+
+    Returns:
+        The status (small, the only part the caller fetches) and the step's outputs as
+        ``dumps(Values)`` (with their cache signatures: the downstream steps' input), or None.
+    """
+    call = StepCall(key, index, tuple(loads(blob) for blob in upstream))
+    token = _step_call.set(call)
+    try:
+        with _in_task(key, box, channel, forwarded) as send:
+            answer = run_payload(shared, None, send)
+    finally:
+        _step_call.reset(token)
+    if call.values is None:  # the step raised (or never ran): the answer carries the error
+        return ("failed", answer), None
+    try:
+        return ("ok",), dumps(call.values)
+    except Exception as exc:
+        names = ", ".join(repr(name) for name in call.values)
+        message = (
+            f"output(s) {names} of node {call.name!r} cannot be pickled to send them to the nodes downstream "
+            f"on the Ray cluster ({type(exc).__name__}: {exc}). Return picklable values from this node."
+        )
+        return ("unpicklable", call.name, message), None
+
+
+@contextmanager
+def _in_task(key: str | None, box: Any, channel: str | None, forwarded: bool) -> Iterator[SendEvent | None]:
+    """Mark the block as a task of the RayExecutor keyed `key`; yield how it sends events (None: nobody listens)."""
+    send: SendEvent | None = None
     if box is not None:
         put = box.put.remote
 
@@ -91,7 +174,7 @@ def run_chunk(
     fresh = _unclaimed.set(key is not None)
     route = _events_to.set(None if box is None or channel is None else (box, channel))
     try:
-        return run_payload(shared, chunk, send)
+        yield send
     finally:
         _events_to.reset(route)
         _unclaimed.reset(fresh)
@@ -103,7 +186,7 @@ def run_chunk(
 
                 ray.get(box.flush.remote())  # our events are in the box before our answer is
             else:
-                box.put.remote(channel, None)  # this chunk sent all its events
+                box.put.remote(channel, None)  # this task sent all its events
 
 
 class _EventBox:
@@ -152,7 +235,7 @@ class _Relay:
         with self._lock:
             job = ray.get_runtime_context().get_job_id()
             if self._box is None or self._job != job:
-                make_actor = ray.remote(num_cpus=0, max_concurrency=1)  # type: ignore[call-overload]
+                make_actor = ray.remote(num_cpus=0, max_concurrency=1)  # type: ignore[call-overload,unused-ignore]
                 box_class = make_actor(_EventBox)
                 self._box, self._job = box_class.remote(), job
             self._channels[channel.id] = channel
@@ -212,18 +295,65 @@ class _Relay:
 
 
 _relay = _Relay()
-_remote_chunk: Any = None  # run_chunk as a Ray remote function, made on first use
-_remote_lock = threading.Lock()  # guards _remote_chunk
+_remote: dict[str, Any] = {}  # task bodies as Ray remote functions, made on first use
+_remote_lock = threading.Lock()  # guards _remote
 
 
-def _task() -> Any:
-    global _remote_chunk
+def remote(body: Callable[..., Any]) -> Any:
+    """Return `body` (:func:`run_chunk` or :func:`run_step_task`) as a Ray remote function."""
     with _remote_lock:
-        if _remote_chunk is None:
+        function = _remote.get(body.__name__)
+        if function is None:
             import ray
 
-            _remote_chunk = ray.remote(run_chunk)
-        return _remote_chunk
+            function = _remote[body.__name__] = ray.remote(body)
+        return function
+
+
+class EventRoute:
+    """Where the tasks of one submission send their callback events, and the wait for the last ones.
+
+    In the caller, events go to a new channel of this process's box. In a task (work sent on
+    from it), the caller's receiver has no callbacks of its own (core relays tokens
+    unchanged): the events go where the task's go, after what the task sent so far.
+
+    Args:
+        receiver: The submission's receiver.
+    """
+
+    def __init__(self, receiver: EventReceiver) -> None:
+        import ray
+
+        self.box: Any = None
+        self.channel: str | None = None
+        self._own: _Channel | None = None
+        route = None
+        if receiver.wants_events:
+            self.box, self._own = _relay.open(receiver)
+            self.channel = self._own.id
+        else:
+            route = _events_to.get()
+        self.forwarded = route is not None
+        if route is not None:  # nested work of a task: its events go where the task's go
+            self.box, self.channel = route
+            ray.get(self.box.flush.remote())  # what the task sent so far arrives first
+
+    def close(self, answered: int, interrupted: bool) -> None:
+        """Wait (boundedly) for the events of the `answered` tasks, or drop them if `interrupted`."""
+        if self._own is not None:
+            if interrupted:
+                _relay.discard(self._own)
+            else:
+                _relay.close(self._own, answered)
+
+
+def crashed(exc: Exception, what: str) -> WorkerCrashedError:
+    """Return the error for a Ray task lost (`exc`) while it ran `what`."""
+    return WorkerCrashedError(
+        f"a Ray worker failed while running {what}: {type(exc).__name__}: {exc}. "
+        "It was killed (out of memory?), exited, or its node left the cluster; run again, "
+        "or give the executor max_retries=N to let Ray retry such tasks.",
+    )
 
 
 def run_chunks(
@@ -256,12 +386,7 @@ def run_chunks(
     """
     import ray
 
-    box, channel = _relay.open(receiver) if receiver.wants_events else (None, None)
-    channel_id = None if channel is None else channel.id
-    route = _events_to.get() if channel is None else None
-    if route is not None:  # nested work of a task: its events go where the task's go
-        box, channel_id = route
-        ray.get(box.flush.remote())  # what the task sent so far arrives first
+    events = EventRoute(receiver)
     refs: dict[Any, int] = {}
     pending: list[Any] = []
     answered = 0
@@ -269,22 +394,18 @@ def run_chunks(
     interrupted = True
     try:
         shared_ref = ray.put(shared)
-        task = _task().options(**options) if options else _task()
+        task = remote(run_chunk).options(**options) if options else remote(run_chunk)
         for position, chunk in enumerate(chunks):
-            refs[task.remote(key, shared_ref, chunk, box, channel_id, route is not None)] = position
+            refs[task.remote(key, shared_ref, chunk, events.box, events.channel, events.forwarded)] = position
         pending = list(refs)
         while pending and error is None:
-            done, pending = ray.wait(pending, num_returns=len(pending), timeout=_WAIT_SLICE)
+            done, pending = ray.wait(pending, num_returns=len(pending), timeout=WAIT_SLICE)
             for ref in done:
                 answered += 1
                 try:
                     answer = ray.get(ref)
                 except ray.exceptions.RayError as exc:
-                    raise WorkerCrashedError(
-                        f"a Ray worker failed while running {describe(refs[ref])}: {type(exc).__name__}: {exc}. "
-                        "It was killed (out of memory?), exited, or its node left the cluster; run again, "
-                        "or give the executor max_retries=N to let Ray retry such tasks.",
-                    ) from exc
+                    raise crashed(exc, describe(refs[ref])) from exc
                 try:
                     on_answer(refs[ref], answer)
                 except Exception as exc:  # the node's own error: stop the rest, keep this chunk's events
@@ -297,10 +418,6 @@ def run_chunks(
         # After a node's error the other chunks are left to finish unobserved: cancelling a
         # task that is completing can crash the driver (Ray 2.59, "Tried to complete task that
         # was not pending").
-        if channel is not None:
-            if interrupted:
-                _relay.discard(channel)
-            else:
-                _relay.close(channel, answered)  # the events of every chunk that answered
+        events.close(answered, interrupted)
     if error is not None:
         raise error

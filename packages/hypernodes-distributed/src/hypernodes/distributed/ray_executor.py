@@ -1,4 +1,4 @@
-"""``RayExecutor``: runs and map items as Ray tasks, with per-task CPUs, GPUs and custom resources."""
+"""``RayExecutor``: nodes, runs and map items as Ray tasks, with per-task CPUs, GPUs and custom resources."""
 
 from __future__ import annotations
 
@@ -12,12 +12,15 @@ from typing_extensions import override
 
 from hypernodes import InvalidArgumentError
 from hypernodes.distributed import _ray_cluster, _ray_tasks
+from hypernodes.distributed._ray_graph import StepGraph
 from hypernodes.executor import EventReceiver, Executor, RunPayload, run_in_order, run_item
 
 if TYPE_CHECKING:
     from types import ModuleType
 
+    from hypernodes._types import OutputNames
     from hypernodes.executor import MapRequest, RunContext, RunRequest
+    from hypernodes.graph.pipeline import Pipeline
 
 __all__ = ["RayExecutor"]
 
@@ -26,14 +29,17 @@ _restored_lock = threading.Lock()  # guards _restored
 
 
 class RayExecutor(Executor):
-    """Run each run, and chunks of each map's items, as Ray tasks on a local Ray or a cluster.
+    """Run the nodes of each run, and chunks of each map's items, as Ray tasks on a local Ray or a cluster.
 
     * ``map``: the items are sent in chunks of `chunksize` (default: about four chunks per
       task slot of the cluster), one Ray task per chunk; results keep the item order.
-    * ``run``: the whole run is one Ray task (its nodes in dependency order there). To send
-      one node elsewhere (a GPU, more CPUs) give it its own executor:
+    * ``run``: each node is a Ray task fed by the tasks of the nodes it reads (their outputs
+      stay in Ray's object store, with their cache signatures), so independent nodes run at
+      once; a run whose nodes form a chain is one task. A nested pipeline node, or a node
+      with a config of its own, runs from the caller under its config: to send one node
+      elsewhere (a GPU, more CPUs) give it its own executor,
       ``embed.with_config(executor=RayExecutor(num_gpus=1))``; every RayExecutor of a
-      process shares one Ray connection.
+      process shares one Ray connection. Inside a task, a run's nodes run in order there.
     * Each task asks Ray for `num_cpus`, `num_gpus` and `resources`; a request that no node of
       the cluster can meet is an ``InvalidArgumentError`` before anything is submitted, never
       a task pending forever.
@@ -112,9 +118,17 @@ class RayExecutor(Executor):
 
     @override
     def run_pipeline(self, request: RunRequest) -> dict[str, Any]:
-        if _ray_tasks.is_inside(self._key):  # in one of our tasks: its run, or a nested one, runs here
+        if _ray_tasks.is_inside(self._key):  # in one of our tasks: its step, its run, or a nested one, runs here
             _ray_tasks.claim_task_work()
+            call = _ray_tasks.take_step_call(self._key)
+            if call is not None:  # this task is one step of a StepGraph
+                return call.run(request)
             return run_in_order(request)
+        # Step tasks find their way back to this executor through the payload's config only.
+        if not request.plan.is_chain and request.ctx.config.executor is self:
+            ray = self._connect()
+            self._check_resources(ray, request.pipeline, request.output_name)
+            return StepGraph(self._key, request, self._task_options).run()
         return self._submit(RunPayload.of_run(request), request.ctx, [(0, None)])[0]
 
     @override
@@ -154,9 +168,7 @@ class RayExecutor(Executor):
         ray: ModuleType | None = None,
     ) -> list[dict[str, Any]]:
         ray = ray or self._connect()
-        what = _describe(payload)
-        need = {"CPU": 1.0 if self.num_cpus is None else self.num_cpus, "GPU": self.num_gpus or 0.0, **self.resources}
-        _ray_cluster.check_resources(ray, need, repr(self), what)
+        what = self._check_resources(ray, payload.pipeline, payload.output_name)
         receiver = EventReceiver(ctx)
         shared = payload.encode(receiver)
         blobs = [payload.encode_items(start, stop) if payload.is_map else None for start, stop in chunks]
@@ -173,6 +185,13 @@ class RayExecutor(Executor):
 
         _ray_tasks.run_chunks(self._key, shared, blobs, receiver, self._task_options, on_answer, describe)
         return results
+
+    def _check_resources(self, ray: ModuleType, pipeline: Pipeline, output_name: OutputNames | None) -> str:
+        """Fail before anything is submitted if no node has what a task asks for; return what runs."""
+        what = _describe(pipeline, output_name)
+        need = {"CPU": 1.0 if self.num_cpus is None else self.num_cpus, "GPU": self.num_gpus or 0.0, **self.resources}
+        _ray_cluster.check_resources(ray, need, repr(self), what)
+        return what
 
     def _connect(self) -> ModuleType:
         return _ray_cluster.connect(self._key, self.address, self.init_options)
@@ -214,6 +233,6 @@ def _amount(value: object, argument: str) -> float | None:
     return float(value)
 
 
-def _describe(payload: RunPayload) -> str:
-    names = ", ".join(repr(step.name) for step in payload.pipeline.plan(payload.output_name).steps)
-    return f"pipeline {payload.pipeline.name!r} (nodes {names})"
+def _describe(pipeline: Pipeline, output_name: OutputNames | None) -> str:
+    names = ", ".join(repr(step.name) for step in pipeline.plan(output_name).steps)
+    return f"pipeline {pipeline.name!r} (nodes {names})"
