@@ -50,9 +50,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def core(session: nox.Session) -> None:
-    """hypernodes-core alone: its tests, its doctests, and the behaviour suite in-process."""
+    """hypernodes-core alone: its tests, its doctests, and the behaviour suite in-process.
+
+    The fsspec cache is tested against moto's S3 server on 127.0.0.1 (started by a fixture).
+    """
     _install(session)
-    session.install("numpy", "pydantic", "uv")
+    session.install("numpy", "pydantic", "uv", "fsspec>=2023.6", "s3fs>=2023.6", "moto[server]>=5")
     session.run(
         *PYTEST, "packages/hypernodes-core/tests",
         "--ignore", "packages/hypernodes-core/tests/test_example_executor.py",

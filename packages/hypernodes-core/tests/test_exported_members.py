@@ -26,7 +26,7 @@ LAZY_NAMES = {
 def test_all_is_pinned() -> None:
     assert sorted(hypernodes.__all__) == hypernodes.__all__
     assert set(hypernodes.__all__) == DESIGN_NAMES | {
-        "ConfigExplanation", "ConfigRow", "ExecutionPlan", "InlineExecutor", "InvalidArgumentError",
+        "ConfigExplanation", "ConfigRow", "ExecutionPlan", "FsspecCache", "InlineExecutor", "InvalidArgumentError",
         "Resource", "RunContext", "SerializationError", "Step", "WorkerCrashedError", "resource",
     }  # fmt: skip
 

@@ -43,16 +43,19 @@ def test_wheels_share_one_namespace(wheel_env: Path) -> None:
     assert out.stdout.strip() == "True"
 
 
-def test_missing_distribution_names_itself(wheel_env: Path) -> None:
-    code = (
-        "try:\n"
-        "    from hypernodes import DaftExecutor\n"
-        "except ImportError as exc:\n"
-        "    print(type(exc).__name__, exc)\n"
-    )
+@pytest.mark.parametrize(
+    ("statement", "error"),
+    [
+        ("from hypernodes import DaftExecutor", "ImportError DaftExecutor is provided by the hypernodes-daft"),
+        ("from hypernodes.daft import DaftExecutor", "ModuleNotFoundError No module named 'hypernodes.daft'"),
+    ],
+    ids=["lazy name", "subpackage"],
+)
+def test_missing_distribution_names_itself(wheel_env: Path, statement: str, error: str) -> None:
+    code = f"try:\n    {statement}\nexcept ImportError as exc:\n    print(type(exc).__name__, exc)\n"
     out = subprocess.run([str(wheel_env), "-c", code], capture_output=True, text=True, check=True)
-    assert out.stdout.startswith("ImportError")
-    assert "hypernodes-daft" in out.stdout and "pip install hypernodes-daft" in out.stdout
+    assert out.stdout.startswith(error), out.stdout
+    assert "pip install hypernodes-daft" in out.stdout
 
 
 def test_wheel_runs_a_pipeline(wheel_env: Path) -> None:

@@ -19,11 +19,13 @@ from typing import Any
 # workspace each lives in its own src/ directory, so extend the package path to find them.
 __path__ = pkgutil.extend_path(__path__, __name__)
 
+from hypernodes import _siblings
 from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.cache.disk import DiskCache
 from hypernodes.cache.memory import MemoryCache
+from hypernodes.cache.remote import FsspecCache
 from hypernodes.cache.spec import CacheSpec
 from hypernodes.callbacks.base import PipelineCallback
 from hypernodes.callbacks.context import CallbackContext
@@ -68,6 +70,9 @@ _LAZY: dict[str, tuple[str, str]] = {
     "RemoteBackend": ("hypernodes.distributed", "hypernodes-distributed"),
 }
 
+# Without a sibling distribution, importing its subpackage says what to install.
+_siblings.install_finder({module: distribution for module, distribution in _LAZY.values()})
+
 __all__ = [
     "Backend",
     "Cache",
@@ -80,6 +85,7 @@ __all__ = [
     "DiskCache",
     "ExecutionPlan",
     "Executor",
+    "FsspecCache",
     "HyperNodesError",
     "InlineExecutor",
     "InvalidArgumentError",

@@ -5,13 +5,12 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
-import itertools
 import os
 import subprocess
 import sys
 import textwrap
 import types
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,31 +20,13 @@ from hypernodes.cache._hashing import UnhashableValueError
 from hypernodes.cache.signature import code_fingerprint, node_signature
 from hypernodes.errors import InvalidArgumentError
 
-Loader = Callable[..., types.ModuleType]
+Loader = Callable[[str, str], types.ModuleType]  # the `load` fixture of conftest.py
 
 
 def test_all_is_pinned() -> None:
-    assert signature.__all__ == ["code_fingerprint", "node_signature"]
+    assert signature.__all__ == ["CodeFingerprint", "code_fingerprint", "fingerprint_code", "node_signature"]
 
 
-@pytest.fixture(name="load")
-def load_fixture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Loader]:
-    """Write `source` as module `name` in a fresh directory and import it (a new module object)."""
-    directories = itertools.count()
-
-    def load(name: str, source: str) -> types.ModuleType:
-        directory = tmp_path / f"version{next(directories)}"
-        directory.mkdir()
-        path = directory / f"{name}.py"
-        path.write_text(textwrap.dedent(source))
-        spec = importlib.util.spec_from_file_location(name, path)
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        monkeypatch.setitem(sys.modules, name, module)
-        spec.loader.exec_module(module)
-        return module
-
-    yield load
 
 
 def fingerprint_of(load: Loader, source: str, name: str = "node_fn", *, module: str = "nodes_a") -> str:

@@ -19,7 +19,7 @@ from hypernodes.errors import InvalidArgumentError
 def test_all_is_pinned() -> None:
     assert spec.__all__ == ["CacheFactory", "CacheSpec", "materialize_cache"]
     assert hypernodes.cache.__all__ == [
-        "MISSING", "Cache", "CacheEntry", "CacheSpec", "DiskCache", "MemoryCache", "code_fingerprint",
+        "MISSING", "Cache", "CacheEntry", "CacheSpec", "DiskCache", "FsspecCache", "MemoryCache", "code_fingerprint",
         "hash_value", "materialize_cache", "node_signature",
     ]  # fmt: skip
     for name in hypernodes.cache.__all__:

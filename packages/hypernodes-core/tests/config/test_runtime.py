@@ -9,8 +9,11 @@ from hypernodes import (
     InlineExecutor,
     InvalidArgumentError,
     LocalBackend,
+    Pipeline,
+    PipelineCallback,
     RuntimeConfig,
     get_default_config,
+    node,
     set_default_config,
 )
 from hypernodes.config.runtime import ambient_config, library_default_config
@@ -120,3 +123,70 @@ def test_use_beats_set_default_config() -> None:
             assert ambient_config() == (block_config, "context")
     finally:
         set_default_config(None)
+
+
+def test_a_misspelt_field_names_the_field_meant() -> None:
+    with pytest.raises(InvalidArgumentError, match=r"no field 'retry'.*Did you mean 'retries'\?") as info:
+        RuntimeConfig(retry=2)  # type: ignore[call-arg]
+    assert info.value.input_name == "retry"
+    with pytest.raises(InvalidArgumentError, match=r"no field 'timout'.*Did you mean 'timeout'\?"):
+        RuntimeConfig().replace(timout=3)
+
+
+def test_the_field_names_of_the_message_are_the_dataclass_fields() -> None:
+    from dataclasses import fields
+
+    from hypernodes.config import runtime
+
+    assert tuple(f.name for f in fields(RuntimeConfig)) == runtime._FIELDS
+
+
+class _Quiet(PipelineCallback):
+    pass
+
+
+def _make_quiet() -> _Quiet:
+    return _Quiet()
+
+
+def _needs_argument(name: str) -> PipelineCallback:
+    return _Quiet()
+
+
+def _returns_none() -> None:
+    return None
+
+
+@pytest.mark.parametrize(
+    ("callback", "match"),
+    [
+        (print, r"callbacks=\.\.\.\)\[0\] is the builtin print\(\)"),
+        (dict, r"class dict, which is not a PipelineCallback"),
+        (_needs_argument, r"_needs_argument\(\), which needs argument\(s\) 'name'"),
+        (_returns_none, r"_returns_none\(\), annotated to return None"),
+        ("progress", r"str 'progress', not a callback"),
+    ],
+    ids=["builtin", "other class", "needs an argument", "returns None", "a string"],
+)
+def test_what_cannot_be_a_callback_is_rejected_when_the_config_is_made(callback: object, match: str) -> None:
+    with pytest.raises(InvalidArgumentError, match=match):
+        RuntimeConfig(callbacks=[callback])  # type: ignore[list-item]
+
+
+def test_callback_instances_classes_and_factories_are_accepted() -> None:
+    factories = (_Quiet(), _Quiet, _make_quiet, lambda: _Quiet())
+    assert RuntimeConfig(callbacks=list(factories)).callbacks == factories
+
+
+def test_a_factory_that_returns_no_callback_fails_the_run_before_any_node() -> None:
+    calls: list[int] = []
+
+    @node(output_name="y")
+    def f(x: int) -> int:
+        calls.append(x)
+        return x
+
+    config = RuntimeConfig(executor=InlineExecutor(), callbacks=[lambda: calls.append(-1)])
+    with pytest.raises(InvalidArgumentError, match=r"factory at RuntimeConfig\(callbacks=\.\.\.\)\[0\] returned None"):
+        Pipeline(nodes=[f]).run(inputs={"x": 1}, config=config)
+    assert calls == [-1]  # the factory was called once, the node never

@@ -124,3 +124,17 @@ def test_a_node_hashes_by_its_function_code() -> None:
 
     assert hash_value(node(first, output_name="y")) == hash_value(node(first, output_name="y"))
     assert hash_value(node(first, output_name="y")) != hash_value(node(second, output_name="y"))
+
+
+def test_star_parameters_are_rejected_with_their_own_spelling() -> None:
+    def keywords(**options: int) -> int:
+        return 0
+
+    def positional(*values: int) -> int:
+        return 0
+
+    with pytest.raises(InvalidArgumentError, match=r"node 'keywords' takes \*\*options;") as info:
+        node(keywords)
+    assert info.value.input_name == "options"
+    with pytest.raises(InvalidArgumentError, match=r"node 'positional' takes \*values;"):
+        node(positional)

@@ -128,3 +128,41 @@ def test_pipeline_pickles_and_runs_after() -> None:
     p = Pipeline(nodes=[double, square, add], name="diamond")
     clone = pickle.loads(pickle.dumps(p))
     assert clone.name == "diamond" and clone.run(inputs={"x": 1}) == {"doubled": 2, "squared": 1, "sum": 3}
+
+
+def test_a_set_of_input_names_is_rejected_with_the_dict_to_pass() -> None:
+    p = Pipeline(nodes=[clean], name="prep")
+    with pytest.raises(InvalidArgumentError, match=r"run\(inputs=\.\.\.\) got a set of names.*\{'text': \.\.\.\}"):
+        p.run(inputs={"text"})  # type: ignore[arg-type]
+    with pytest.raises(InvalidArgumentError, match=r"map\(inputs=\.\.\.\) needs a dict of input names .*; got list"):
+        p.map(inputs=[("text", ["a"])], map_over="text")  # type: ignore[arg-type]
+
+
+def test_an_output_name_that_is_an_input_says_so() -> None:
+    p = Pipeline(nodes=[clean, count], name="prep")
+    with pytest.raises(InvalidArgumentError, match=r"output_name 'text' is an input of pipeline 'prep'") as info:
+        p.run(inputs={"text": "a"}, output_name="text")
+    assert "'clean'" in str(info.value) and info.value.input_name == "text"
+
+
+def test_a_list_for_an_input_annotated_str_hints_at_map_and_still_runs() -> None:
+    @node(output_name="shouted")
+    def shout(text: str) -> str:
+        return str(text).upper()
+
+    p = Pipeline(nodes=[shout], name="prep")
+    with pytest.warns(UserWarning, match=r"input 'text' of pipeline 'prep' is a list.*node 'shout'.*map_over='text'"):
+        assert p.run(inputs={"text": ["a", "b"]}) == {"shouted": "['A', 'B']"}
+
+
+def test_a_list_for_an_input_annotated_otherwise_runs_silently() -> None:
+    import warnings
+
+    @node(output_name="n")
+    def count_words(words: list[str]) -> int:
+        return len(words)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert Pipeline(nodes=[count_words]).run(inputs={"words": ["a", "b"]}) == {"n": 2}
+        assert Pipeline(nodes=[clean]).run(inputs={"text": " A "}) == {"clean": "a"}

@@ -5,10 +5,13 @@ its inputs, where a root input is given by :func:`~hypernodes.cache._hashing.has
 value and an upstream output by the producing call's signature (``"<signature>:<output>"``),
 so upstream outputs are never hashed again.
 
-The code fingerprint is computed once per node (never per call). It covers what a function
-would run: its source (as a syntax tree, so comments and formatting do not count), its
-bytecode and constants (so a source file edited after import cannot pass for the code that
-runs), defaults, closure values, and everything it references by name: module globals (by
+The code fingerprint is computed once per node (never per call) and checked once per run
+with :meth:`~hypernodes.cache._freshness.CodeFingerprint.is_current`, which repeats only the
+cheap reads of the walk (see :mod:`hypernodes.cache._freshness`), so a helper redefined or a
+global rebound or mutated in a notebook invalidates without re-reading any source. It covers
+what a function would run: its source (as a syntax tree, so comments and formatting do not
+count), its bytecode and constants (so a source file edited after import cannot pass for the
+code that runs), defaults, closure values, and everything it references by name: module globals (by
 content), user functions and classes (walked the same way, cycles included), and modules.
 Library and standard-library code is not walked: it is represented by its distribution's
 version (``numpy==2.1.0``) or ``stdlib@3.11``.
@@ -16,27 +19,22 @@ version (``numpy==2.1.0``) or ``stdlib@3.11``.
 
 from __future__ import annotations
 
-import ast
-import dis
 import functools
-import importlib.util
-import inspect
-import textwrap
 import types
 from collections.abc import Callable, Iterable
 from hashlib import blake2b
 
+from hypernodes.cache._code_reading import code_digest, imported_module, references, source_digest
 from hypernodes.cache._encoders import is_routine
-from hypernodes.cache._hashing import UnhashableValueError, encode_value
+from hypernodes.cache._freshness import ABSENT, CodeFingerprint, Recorder
+from hypernodes.cache._hashing import Fallback, UnhashableValueError, encode_value
 from hypernodes.cache._libraries import library_marker, qualified_name
 from hypernodes.errors import InvalidArgumentError
 
-__all__ = ["code_fingerprint", "node_signature"]
+__all__ = ["CodeFingerprint", "code_fingerprint", "fingerprint_code", "node_signature"]
 
 _FORMAT = b"hypernodes-code/1"  # bump when the fingerprint's recipe changes
 _DIGEST_SIZE = 16
-_GLOBAL_OPS = frozenset({"LOAD_GLOBAL", "LOAD_NAME", "STORE_GLOBAL", "DELETE_GLOBAL"})
-_ATTRIBUTE_OPS = frozenset({"LOAD_ATTR", "LOAD_METHOD", "LOAD_SUPER_ATTR", "IMPORT_FROM", "STORE_ATTR"})
 # Class-body entries that are bookkeeping, not behaviour (or already covered by the source).
 _SKIPPED_CLASS_ATTRIBUTES = frozenset({"__dict__", "__weakref__", "__module__", "__doc__", "__qualname__"})
 
@@ -61,14 +59,35 @@ def code_fingerprint(func: Callable[..., object], *, version: str | None = None)
             default of user code cannot be hashed by content.
         InvalidArgumentError: `func` is not callable or `version` is not a string.
     """
+    fingerprint = fingerprint_code(func, version=version)
+    if fingerprint.error is not None:
+        raise fingerprint.error
+    assert fingerprint.digest is not None  # a walk gives a digest or an error
+    return fingerprint.digest
+
+
+def fingerprint_code(func: Callable[..., object], *, version: str | None = None) -> CodeFingerprint:
+    """Return :func:`code_fingerprint` of `func` and what it read, to check it again cheaply.
+
+    A failed walk (a referenced value that cannot be hashed) is returned in ``error``, not
+    raised, along with what it read until then: rebinding the offending global makes the
+    result stale, so the walk is tried again.
+
+    Raises:
+        InvalidArgumentError: `func` is not callable or `version` is not a string.
+    """
     if not callable(func):
         raise InvalidArgumentError(f"code_fingerprint() needs a function or other callable; got {type(func).__name__}")
     if version is not None and not isinstance(version, str):
         raise InvalidArgumentError(f"version must be a string such as version='2'; got {type(version).__name__}")
     walker = _Walker(strict=version is None, root=qualified_name(func))
-    identity = walker.identity(func)
+    try:
+        identity = walker.identity(func)
+    except TypeError as exc:  # UnhashableValueError, or an odd callable the walk cannot read
+        return walker.recorder.freeze(None, exc)
     tail = b"v%d:%b" % (len(version), version.encode()) if version is not None else b"-"
-    return blake2b(b"%b|%b|%b" % (_FORMAT, identity.encode(), tail), digest_size=_DIGEST_SIZE).hexdigest()
+    digest = blake2b(b"%b|%b|%b" % (_FORMAT, identity.encode(), tail), digest_size=_DIGEST_SIZE).hexdigest()
+    return walker.recorder.freeze(digest, None)
 
 
 def node_signature(code_hash: str, inputs: Iterable[tuple[str, str]]) -> str:
@@ -108,6 +127,7 @@ class _Walker:
         self._done: dict[int, str] = {}  # id -> identity of the objects walked in this call
         self._keep: list[object] = []  # keeps walked objects alive, so that ids stay unique
         self._modules: set[str] = set()  # user modules whose attributes are being walked
+        self.recorder = Recorder()  # what the walk reads, to tell later whether it is still current
 
     def identity(self, obj: object) -> str:
         """Return the identity digest of a callable, class or module (memoized per walk)."""
@@ -148,6 +168,7 @@ class _Walker:
             ]
         wrapped = getattr(obj, "__wrapped__", None)
         if wrapped is not None and callable(wrapped):  # lru_cache and other C wrappers
+            self.recorder.attribute(obj, "__wrapped__")
             return [b"wrapper", qualified_name(type(obj)).encode(), self.identity(wrapped).encode()]
         owner = getattr(obj, "__self__", None)
         if is_routine(obj):  # builtins and their bound forms
@@ -159,11 +180,15 @@ class _Walker:
 
     def _function(self, func: types.FunctionType) -> list[bytes]:
         code = func.__code__
-        parts = [b"function", qualified_name(func).encode(), _source_digest(func), _code_digest(code)]
+        recorder = self.recorder
+        for attribute in ("__code__", "__defaults__", "__kwdefaults__"):
+            recorder.attribute(func, attribute)
+        parts = [b"function", qualified_name(func).encode(), source_digest(func), code_digest(code)]
         for default in (*(func.__defaults__ or ()), *sorted((func.__kwdefaults__ or {}).items())):
             parts.append(self._reference(default, f"a default of {func.__qualname__}()", frozenset()))
-        globals_, attributes, imports = _references(code)
+        globals_, attributes, imports = references(code)
         for name, cell in zip(code.co_freevars, func.__closure__ or (), strict=True):
+            recorder.cell(cell)
             try:
                 content = cell.cell_contents
             except ValueError:  # a cell not filled yet (a name bound after the def)
@@ -173,19 +198,25 @@ class _Walker:
             parts.append(name.encode() + b"=" + self._reference(content, what, attributes))
         namespace = func.__globals__
         for name in sorted(globals_):
-            if name in namespace:
-                value = namespace[name]
+            value = recorder.binding(namespace, name)
+            if value is not ABSENT:
                 what = f"global {name!r} (used by {func.__qualname__}())"
                 parts.append(name.encode() + b"=" + self._reference(value, what, attributes))
         package = namespace.get("__package__")
         for module_name, level in sorted(imports):
-            parts.append(b"import " + _imported_module(module_name, level, package).encode())
+            description, origin = imported_module(module_name, level, package)
+            recorder.file(origin)
+            parts.append(b"import " + description.encode())
         return parts
 
     def _class(self, cls: type) -> list[bytes]:
-        parts = [b"class", qualified_name(cls).encode(), _source_digest(cls)]
+        parts = [b"class", qualified_name(cls).encode(), source_digest(cls)]
+        self.recorder.attribute(cls, "__bases__")
         parts.extend(self.identity(base).encode() for base in cls.__bases__)
-        for attribute, member in sorted(vars(cls).items()):
+        namespace = vars(cls)
+        self.recorder.size(namespace)
+        for attribute in sorted(namespace):
+            member = self.recorder.binding(namespace, attribute)
             if attribute in _SKIPPED_CLASS_ATTRIBUTES:
                 continue
             functions = _member_functions(member)
@@ -208,8 +239,11 @@ class _Walker:
                 self._modules.add(value.__name__)
                 try:
                     members = vars(value)
-                    for attribute in sorted(attributes & members.keys()):
-                        reference = self._reference(members[attribute], f"{value.__name__}.{attribute}", attributes)
+                    for attribute in sorted(attributes):
+                        member = self.recorder.binding(members, attribute)
+                        if member is ABSENT:
+                            continue
+                        reference = self._reference(member, f"{value.__name__}.{attribute}", attributes)
                         parts.append(attribute.encode() + b"=" + reference)
                 finally:
                     self._modules.discard(value.__name__)
@@ -219,31 +253,52 @@ class _Walker:
         return self._value(value, what)
 
     def _value(self, value: object, what: str, *, lenient: bool = False) -> bytes:
-        """Encode a value by content; objects without content follow :meth:`_stand_in`."""
-        out: list[bytes] = []
-        fallback = _type_stand_in if lenient else self._stand_in
+        """Encode a value by content; objects without content follow :func:`_stand_in`."""
+        seen: dict[int, tuple[object, str]] = {}  # the callables in the value, and their identities
+
+        def identity(obj: object) -> str:
+            found = seen[id(obj)] = (obj, self.identity(obj))
+            return found[1]
+
+        fallback: Fallback = _type_stand_in if lenient else functools.partial(_stand_in, self.strict)
+        encode = functools.partial(_encode_content, fallback=fallback, lenient=lenient)
         try:
-            encode_value(value, out, self.identity, fallback)
+            data = encode(value, identity)
         except UnhashableValueError as exc:
-            if lenient:  # nested too deeply, or a class that cannot be fingerprinted
-                return _type_stand_in(value, exc)
             raise UnhashableValueError(
                 f"the code of {self.root} refers to {what}, which cannot be hashed by content: {exc}. "
                 "Give the node an explicit version (@node(version=...)) to vouch for it, or define "
                 "__cache_key__() on its class"
             ) from exc
-        return b"".join(out)
+        self.recorder.content(value, data, seen, encode)
+        return data
 
-    def _stand_in(self, value: object, error: UnhashableValueError) -> bytes | None:
-        """Stand in for an object without hashable content, or return None to fail.
 
-        A library's object (a logger, a lock, a ufunc, a client) is represented by its type
-        and the library's version: its state is the library's business. A user object is
-        represented that way only when the node has an explicit version that vouches for it.
-        """
-        if self.strict and library_marker(type(value).__module__) is None:
-            return None
-        return _type_stand_in(value, error)
+
+def _encode_content(
+    value: object, identity: Callable[[object], str], *, fallback: Fallback, lenient: bool
+) -> bytes:
+    """Encode a value that code refers to; `lenient` stands in for what cannot be hashed."""
+    out: list[bytes] = []
+    try:
+        encode_value(value, out, identity, fallback)
+    except UnhashableValueError as exc:
+        if lenient:  # nested too deeply, or a class that cannot be fingerprinted
+            return _type_stand_in(value, exc)
+        raise
+    return b"".join(out)
+
+
+def _stand_in(strict: bool, value: object, error: UnhashableValueError) -> bytes | None:
+    """Stand in for an object without hashable content, or return None to fail.
+
+    A library's object (a logger, a lock, a ufunc, a client) is represented by its type and
+    the library's version: its state is the library's business. A user object is represented
+    that way only when the node has an explicit version that vouches for it (not `strict`).
+    """
+    if strict and library_marker(type(value).__module__) is None:
+        return None
+    return _type_stand_in(value, error)
 
 
 def _type_stand_in(value: object, error: UnhashableValueError) -> bytes:
@@ -265,84 +320,3 @@ def _member_functions(member: object) -> list[object]:
     if isinstance(member, types.FunctionType) or is_routine(member):
         return [member]
     return []
-
-
-def _references(code: types.CodeType) -> tuple[set[str], frozenset[str], set[tuple[str, int]]]:
-    """Return the global names, attribute names and ``(module, level)`` imports in `code`."""
-    globals_: set[str] = set()
-    attributes: set[str] = set()
-    imports: set[tuple[str, int]] = set()
-    pending = [code]
-    while pending:
-        current = pending.pop()
-        constants: list[object] = []  # IMPORT_NAME follows LOAD_CONST level, LOAD_CONST fromlist
-        for instruction in dis.get_instructions(current):
-            op = instruction.opname
-            if op in _GLOBAL_OPS:
-                globals_.add(instruction.argval)
-            elif op in _ATTRIBUTE_OPS:
-                attributes.add(instruction.argval)
-            elif op == "IMPORT_NAME":
-                level = constants[-2] if len(constants) >= 2 and isinstance(constants[-2], int) else 0
-                imports.add((instruction.argval, level))
-            constants = [*constants[-1:], instruction.argval] if op == "LOAD_CONST" else constants
-        pending.extend(c for c in current.co_consts if isinstance(c, types.CodeType))
-    return globals_, frozenset(attributes), imports
-
-
-def _imported_module(name: str, level: int, package: object) -> str:
-    """Describe a module imported inside a function, whether or not it was imported yet.
-
-    The description must not depend on whether the function already ran, so a user module is
-    described by its whole source file, found without executing it.
-    """
-    try:
-        absolute = importlib.util.resolve_name("." * level + name, str(package)) if level else name
-    except (ImportError, ValueError):
-        return f"unresolved {'.' * level}{name}"
-    marker = library_marker(absolute)
-    if marker is not None:
-        return f"{absolute} {marker}"
-    try:
-        spec = importlib.util.find_spec(absolute)
-    except (ImportError, ValueError):
-        spec = None
-    origin = getattr(spec, "origin", None)
-    try:
-        with open(origin, "rb") as file:  # type: ignore[arg-type]
-            source = file.read()
-    except (OSError, TypeError):
-        return f"{absolute} unreadable"
-    return f"{absolute} {blake2b(source, digest_size=_DIGEST_SIZE).hexdigest()}"
-
-
-def _source_digest(obj: types.FunctionType | type) -> bytes:
-    """Return a digest of `obj`'s source syntax tree, or of nothing when there is no source."""
-    try:
-        source = inspect.getsource(obj)
-    except Exception:  # inspect raises OSError, TypeError, IndexError... on odd sources
-        return b"no source"
-    try:
-        text = ast.dump(ast.parse(textwrap.dedent(source)), annotate_fields=False)
-    except SyntaxError:  # a lambda's source is its whole line, which may not parse alone
-        text = source
-    return blake2b(text.encode(), digest_size=_DIGEST_SIZE).hexdigest().encode()
-
-
-def _code_digest(code: types.CodeType) -> bytes:
-    """Return a digest of a code object's bytecode, names and constants (nested code too)."""
-    out: list[bytes] = [
-        code.co_code,
-        "|".join((*code.co_names, "#", *code.co_varnames, "#", *code.co_freevars, "#", *code.co_cellvars)).encode(),
-        b"%d,%d,%d,%d" % (code.co_argcount, code.co_posonlyargcount, code.co_kwonlyargcount, code.co_flags),
-    ]
-    for constant in code.co_consts:
-        if isinstance(constant, types.CodeType):
-            out.append(_code_digest(constant))
-        else:  # literals only: str, bytes, numbers, tuples, frozensets, None, Ellipsis
-            encode_value(constant, out, _no_code)
-    return blake2b(b"".join(b"%d:%b" % (len(p), p) for p in out), digest_size=_DIGEST_SIZE).digest()
-
-
-def _no_code(obj: object) -> str:
-    raise UnhashableValueError(f"unexpected code object in constants: {obj!r}")

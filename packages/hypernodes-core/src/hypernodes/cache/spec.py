@@ -17,11 +17,17 @@ from typing import Any, Literal, Protocol
 from hypernodes.cache.base import Cache
 from hypernodes.cache.disk import DiskCache
 from hypernodes.cache.memory import MemoryCache
+from hypernodes.cache.remote import FsspecCache
 from hypernodes.errors import InvalidArgumentError
 
 __all__ = ["CacheFactory", "CacheSpec", "materialize_cache"]
 
-_KINDS: dict[str, type[DiskCache] | type[MemoryCache]] = {"disk": DiskCache, "memory": MemoryCache}
+_KINDS: dict[str, type[DiskCache] | type[MemoryCache] | type[FsspecCache]] = {
+    "disk": DiskCache,
+    "memory": MemoryCache,
+    "fsspec": FsspecCache,
+}
+_SECRET_OPTIONS = frozenset({"secret_key", "storage_options"})  # never shown in a repr
 
 
 class CacheFactory(Protocol):
@@ -41,17 +47,21 @@ class CacheSpec:
     A relative ``path`` is resolved where the cache is made.
 
     Args:
-        kind: ``"disk"`` (a :class:`~hypernodes.cache.disk.DiskCache`) or ``"memory"``
-            (a :class:`~hypernodes.cache.memory.MemoryCache`).
-        path: The cache directory; required for ``"disk"``, not accepted for ``"memory"``.
-        options: Keyword arguments for the cache's constructor, e.g. ``{"refresh": True}``
-            or ``{"max_size_bytes": 10**9}`` for disk, ``{"max_entries": 1000}`` for memory.
+        kind: ``"disk"`` (a :class:`~hypernodes.cache.disk.DiskCache`), ``"memory"`` (a
+            :class:`~hypernodes.cache.memory.MemoryCache`) or ``"fsspec"`` (a
+            :class:`~hypernodes.cache.remote.FsspecCache`, for workers on other machines).
+        path: The cache directory for ``"disk"``, the URL (``"s3://bucket/prefix"``) for
+            ``"fsspec"``; not accepted for ``"memory"``.
+        options: Keyword arguments for the cache's constructor, e.g. ``{"refresh": True}``,
+            ``{"max_size_bytes": 10**9}`` or ``{"secret_key": key}`` for disk,
+            ``{"max_entries": 1000}`` for memory, ``{"storage_options": {...}}`` for fsspec.
+            The repr never shows ``secret_key`` or ``storage_options`` (credentials).
 
     >>> CacheSpec(kind="memory", options={"max_entries": 10}).create()
     MemoryCache(max_entries=10, refresh=False)
     """
 
-    kind: Literal["disk", "memory"]
+    kind: Literal["disk", "memory", "fsspec"]
     path: str | os.PathLike[str] | None = None
     options: Mapping[str, Any] = field(default_factory=dict, hash=False)
 
@@ -60,13 +70,15 @@ class CacheSpec:
             close = difflib.get_close_matches(str(self.kind), list(_KINDS), n=1)
             hint = f" Did you mean {close[0]!r}?" if close else ""
             raise InvalidArgumentError(
-                f"CacheSpec(kind=...) must be 'disk' or 'memory'; got {self.kind!r}.{hint}", input_name="kind"
+                f"CacheSpec(kind=...) must be 'disk', 'memory' or 'fsspec'; got {self.kind!r}.{hint}",
+                input_name="kind",
             )
-        if self.kind == "disk":
+        if self.kind in ("disk", "fsspec"):
             if self.path is None:
+                what, example = ("directory", "'.hypernodes-cache'") if self.kind == "disk" else ("URL", "'s3://b/p'")
                 raise InvalidArgumentError(
-                    "CacheSpec(kind='disk') needs a path: pass the cache directory, "
-                    "e.g. CacheSpec(kind='disk', path='.hypernodes-cache')",
+                    f"CacheSpec(kind={self.kind!r}) needs a path: pass the cache {what}, "
+                    f"e.g. CacheSpec(kind={self.kind!r}, path={example})",
                     input_name="path",
                 )
             if not isinstance(self.path, str | os.PathLike) or not os.fspath(self.path):
@@ -106,6 +118,9 @@ class CacheSpec:
         if self.kind == "disk":
             assert self.path is not None  # checked in __post_init__
             return DiskCache(self.path, **self.options)
+        if self.kind == "fsspec":
+            assert self.path is not None
+            return FsspecCache(str(self.path), **self.options)
         return MemoryCache(**self.options)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -113,10 +128,11 @@ class CacheSpec:
         return (_rebuild, (self.kind, self.path, dict(self.options)))
 
     def __repr__(self) -> str:
-        return f"CacheSpec(kind={self.kind!r}, path={self.path!r}, options={dict(self.options)!r})"
+        shown = {name: "<set>" if name in _SECRET_OPTIONS else value for name, value in self.options.items()}
+        return f"CacheSpec(kind={self.kind!r}, path={self.path!r}, options={shown!r})"
 
 
-def _rebuild(kind: Literal["disk", "memory"], path: str | None, options: dict[str, Any]) -> CacheSpec:
+def _rebuild(kind: Literal["disk", "memory", "fsspec"], path: str | None, options: dict[str, Any]) -> CacheSpec:
     return CacheSpec(kind=kind, path=path, options=options)
 
 

@@ -7,6 +7,7 @@ is local to a thread and to an asyncio task) and ``set_default_config`` (process
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from hypernodes.backend.base import Backend
 from hypernodes.backend.local import LocalBackend
 from hypernodes.cache.base import Cache
 from hypernodes.callbacks.base import PipelineCallback
+from hypernodes.callbacks.dispatch import check_callback_setting
 from hypernodes.config.retry import RetryPolicy
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.executor.base import Executor
@@ -109,6 +111,15 @@ class RuntimeConfig:
     retries: int | RetryPolicy = 0
     timeout: float | None = None
 
+    def __new__(cls, *args: Any, **fields: Any) -> Self:
+        """Reject a field name that does not exist, naming the one meant (before ``__init__``)."""
+        # The dataclass __init__ would reject an unknown field with a bare TypeError; name the
+        # field the caller probably meant instead (replace() comes through here too).
+        unknown = [name for name in fields if name not in _FIELDS]
+        if unknown:
+            raise InvalidArgumentError(_unknown_field_message(unknown[0]), input_name=unknown[0])
+        return super().__new__(cls)
+
     def __post_init__(self) -> None:
         if not isinstance(self.backend, Backend):
             raise InvalidArgumentError(
@@ -128,12 +139,8 @@ class RuntimeConfig:
         if isinstance(callbacks, PipelineCallback) or callable(callbacks):
             callbacks = (callbacks,)  # type: ignore[assignment,unused-ignore]
         callbacks = tuple(callbacks)
-        for callback in callbacks:
-            if not (isinstance(callback, PipelineCallback) or callable(callback)):
-                raise InvalidArgumentError(
-                    "RuntimeConfig(callbacks=...) takes PipelineCallback instances or zero-argument "
-                    f"factories, got {type(callback).__name__}"
-                )
+        for index, callback in enumerate(callbacks):
+            check_callback_setting(callback, index)
         object.__setattr__(self, "callbacks", callbacks)
         if not isinstance(self.retries, RetryPolicy) and (
             isinstance(self.retries, bool) or not isinstance(self.retries, int) or self.retries < 0
@@ -178,8 +185,17 @@ class RuntimeConfig:
             _context_config.reset(token)
 
 
-_FIELDS = ("backend", "executor", "cache", "callbacks", "retries", "timeout")
+_FIELDS = ("backend", "executor", "cache", "callbacks", "retries", "timeout")  # pinned by a test
 _PATCH_MEMO = 64  # bases remembered per patch; past that the oldest results are made again
+
+
+def _unknown_field_message(name: str, what: str = "RuntimeConfig has no field") -> str:
+    """Return the message for an unknown config field `name`, naming the field meant."""
+    close = difflib.get_close_matches(name, _FIELDS, n=1, cutoff=0.5)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    if close == ["retries"]:
+        hint += " (retries counts extra attempts per node call: retries=2 allows three calls in all)"
+    return f"{what} {name!r}; the fields of RuntimeConfig are: {', '.join(_FIELDS)}.{hint}"
 
 
 class ConfigPatch:
@@ -202,14 +218,7 @@ class ConfigPatch:
     def __init__(self, changes: Mapping[str, Any]) -> None:
         unknown = [name for name in changes if name not in _FIELDS]
         if unknown:
-            import difflib  # only on the error path
-
-            close = difflib.get_close_matches(unknown[0], _FIELDS, n=1)
-            hint = f" Did you mean {close[0]!r}?" if close else ""
-            raise InvalidArgumentError(
-                f"with_config() got an unknown field {unknown[0]!r}; the fields of RuntimeConfig are: "
-                f"{', '.join(_FIELDS)}.{hint}"
-            )
+            raise InvalidArgumentError(_unknown_field_message(unknown[0], "with_config() got an unknown field"))
         if not changes:
             raise InvalidArgumentError("with_config() needs a RuntimeConfig, None, or field changes such as retries=3")
         library_default_config().replace(**changes)  # validate the values now, not at run time

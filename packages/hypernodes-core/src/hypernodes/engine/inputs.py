@@ -76,21 +76,43 @@ def normalize_map_over(map_over: str | Sequence[str], owner: str) -> tuple[str, 
 
 
 def build_items(
-    inputs: Inputs, map_over: tuple[str, ...], map_mode: str, owner: str, *, node_name: str | None = None
+    inputs: Inputs,
+    map_over: tuple[str, ...],
+    map_mode: str,
+    owner: str,
+    *,
+    node_name: str | None = None,
+    outer_names: Mapping[str, str] | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Split `inputs` into per-item values and shared (broadcast) values.
+
+    Args:
+        inputs: The values by (inner) input name.
+        map_over: The (inner) names to iterate over.
+        map_mode: ``"zip"`` or ``"product"``.
+        owner: Who maps, for messages (``"pipeline 'p'"``, ``"node 'per_item'"``).
+        node_name: The nested pipeline node that maps, if any (set on errors).
+        outer_names: Inner name -> the name the user passed, for a nested pipeline node
+            whose ``input_mapping`` renames a mapped input; messages use the user's names.
 
     Raises:
         InvalidArgumentError: A mapped input is missing, is not a non-string sequence, or
             (``zip``) the lengths differ.
     """
+    outer = outer_names or {}
+
+    def shown(name: str) -> str:
+        passed = outer.get(name, name)
+        return repr(passed) if passed == name else f"{passed!r} (inner input {name!r})"
+
     columns: list[Sequence[Any]] = []
     for name in map_over:
         if name not in inputs:
             raise InvalidArgumentError(
-                f"map_over of {owner} names {name!r}, but inputs has no {name!r}; pass a list for it",
+                f"map_over of {owner} names {shown(name)}, but inputs has no {outer.get(name, name)!r}; "
+                "pass a list for it",
                 node_name=node_name,
-                input_name=name,
+                input_name=outer.get(name, name),
             )
         values = inputs[name]
         if isinstance(values, str | bytes | bytearray | Mapping) or not isinstance(values, Sequence):
@@ -102,10 +124,10 @@ def build_items(
                 values = list(values)  # array-likes (numpy, pandas) that are not registered Sequences
             else:
                 raise InvalidArgumentError(
-                    f"{owner} maps over {name!r}, which must be a non-string sequence (list, tuple, range, "
+                    f"{owner} maps over {shown(name)}, which must be a non-string sequence (list, tuple, range, "
                     f"array), got {type(values).__name__}",
                     node_name=node_name,
-                    input_name=name,
+                    input_name=outer.get(name, name),
                 )
         columns.append(values)
     broadcast = {k: v for k, v in inputs.items() if k not in map_over}
@@ -114,9 +136,9 @@ def build_items(
     elif map_mode == "zip":
         lengths = {name: len(column) for name, column in zip(map_over, columns)}
         if len(set(lengths.values())) > 1:
-            shown = ", ".join(f"{k}={v}" for k, v in lengths.items())
+            lengths_shown = ", ".join(f"{outer.get(k, k)}={v}" for k, v in lengths.items())
             raise InvalidArgumentError(
-                f"{owner} zips inputs of different lengths ({shown}); pass equal-length lists, "
+                f"{owner} zips inputs of different lengths ({lengths_shown}); pass equal-length lists, "
                 "or use map_mode='product' for every combination",
                 node_name=node_name,
             )

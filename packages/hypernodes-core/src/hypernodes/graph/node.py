@@ -15,6 +15,7 @@ from hypernodes.graph.batch import check_batch
 from hypernodes.resources.resource import Resource
 
 if TYPE_CHECKING:
+    from hypernodes.cache.signature import CodeFingerprint
     from hypernodes.config.runtime import ConfigPatch, RuntimeConfig
 
 __all__ = ["Node", "node", "normalize_output_name"]
@@ -64,7 +65,7 @@ class Node:
     """
 
     __slots__ = (
-        "_code_hash",
+        "_fingerprints",
         "batch",
         "cache",
         "config",
@@ -91,7 +92,7 @@ class Node:
     cache: bool
     version: str | None
     config: RuntimeConfig | ConfigPatch | None
-    _code_hash: str | TypeError | None
+    _fingerprints: tuple[str | TypeError, tuple[CodeFingerprint, ...]] | None  # the hash, and what it read
 
     def __init__(
         self,
@@ -130,7 +131,7 @@ class Node:
         set_(self, "cache", bool(cache))
         set_(self, "version", version)
         set_(self, "config", config)
-        set_(self, "_code_hash", None)
+        set_(self, "_fingerprints", None)
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
@@ -170,27 +171,73 @@ class Node:
 
     @property
     def code_hash(self) -> str:
-        """The fingerprint of the node's code (computed once, on first use).
+        """The fingerprint of the node's code (computed on first use, then kept).
+
+        It is not recomputed per call: :meth:`refresh_code_hash`, called once per run, tells
+        whether what the code refers to changed since.
 
         Raises:
             TypeError: The code refers to a value that cannot be hashed by content (the
                 failure is remembered, so it is not recomputed on every call).
         """
-        code_hash = self._code_hash
-        if code_hash is None:
-            from hypernodes.cache.signature import code_fingerprint, node_signature  # the cache is optional work
-
-            try:
-                code_hash = code_fingerprint(self.func, version=self.version)
-                if self.batch is not None:  # either form may have computed a cached result
-                    batch_hash = code_fingerprint(self.batch, version=self.version)
-                    code_hash = node_signature(code_hash, [("batch form", batch_hash)])
-            except TypeError as exc:
-                code_hash = exc
-            object.__setattr__(self, "_code_hash", code_hash)
+        memo = self._fingerprints
+        if memo is None:
+            memo = self._fingerprint_code()
+        code_hash = memo[0]
         if isinstance(code_hash, TypeError):
             raise TypeError(str(code_hash))  # a fresh error: re-raising one object grows its traceback
         return code_hash
+
+    def refresh_code_hash(self) -> bool:
+        """Forget the code hash if a helper or global the code refers to changed; return whether it did.
+
+        Cheap when nothing changed: it compares the objects names are bound to with the ones
+        the fingerprint saw, and re-encodes only mutable values (a dict, a list, an object),
+        without reading any source. ``Pipeline.run`` and ``map`` call it once per run for
+        every node, so that redefining a helper, or changing a module-level value, in the
+        same process (a notebook) invalidates the node's cache entries. A node whose hash was
+        never computed has nothing to check.
+        """
+        memo = self._fingerprints
+        if memo is None or all(fingerprint.is_current() for fingerprint in memo[1]):
+            return False
+        object.__setattr__(self, "_fingerprints", None)  # recomputed by the next code_hash
+        return True
+
+    def settle_code_hash(self) -> None:
+        """Take the contents of the mutable values the code reads again, at the end of a run.
+
+        So that what the run itself did to them (a node appending to a global list it reads,
+        a helper filling a memo dict) is not mistaken for an edit by the next
+        :meth:`refresh_code_hash`. ``Pipeline.run`` and ``map`` call it after every run.
+        """
+        memo = self._fingerprints
+        if memo is None or not any(fingerprint.contents for fingerprint in memo[1]):
+            return
+        settled = tuple(fingerprint.settled() for fingerprint in memo[1])
+        if all(new is old for new, old in zip(settled, memo[1])):
+            return
+        if any(new is None for new in settled):
+            object.__setattr__(self, "_fingerprints", None)  # stale: recomputed by the next code_hash
+        else:
+            object.__setattr__(self, "_fingerprints", (memo[0], settled))
+
+    def _fingerprint_code(self) -> tuple[str | TypeError, tuple[CodeFingerprint, ...]]:
+        from hypernodes.cache.signature import fingerprint_code, node_signature  # the cache is optional work
+
+        forms = (self.func,) if self.batch is None else (self.func, self.batch)
+        fingerprints = tuple(fingerprint_code(form, version=self.version) for form in forms)
+        error = next((f.error for f in fingerprints if f.error is not None), None)
+        code_hash: str | TypeError
+        if error is not None:
+            code_hash = error
+        else:
+            code_hash = str(fingerprints[0].digest)
+            if len(fingerprints) > 1:  # either form may have computed a cached result
+                code_hash = node_signature(code_hash, [("batch form", str(fingerprints[1].digest))])
+        memo = (code_hash, fingerprints)
+        object.__setattr__(self, "_fingerprints", memo)  # a memo of a derived value, not state
+        return memo
 
     def __cache_key__(self) -> object:
         """Hash a node by its function's code, so a node calling another node sees its edits."""
@@ -275,8 +322,9 @@ def _inspect_parameters(
     resources: dict[str, Resource[Any]] = {}
     for parameter in signature.parameters.values():
         if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+            stars = "**" if parameter.kind is parameter.VAR_KEYWORD else "*"
             raise InvalidArgumentError(
-                f"node {node_name!r} takes *{parameter.name}; nodes are wired by parameter name, "
+                f"node {node_name!r} takes {stars}{parameter.name}; nodes are wired by parameter name, "
                 "so list each input as a named parameter",
                 node_name=node_name,
                 input_name=parameter.name,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import threading
+import warnings
 from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Self, TypeAlias
@@ -60,8 +61,10 @@ class Pipeline(PipelinePictures):
     """
 
     __slots__ = (
+        "_function_nodes",
         "_plan_lock",
         "_plans",
+        "_str_inputs",
         "bound_inputs",
         "config",
         "consumers",
@@ -86,6 +89,8 @@ class Pipeline(PipelinePictures):
     bound_inputs: Mapping[str, Any]
     _plans: dict[object, ExecutionPlan]
     _plan_lock: threading.Lock
+    _function_nodes: tuple[Node, ...]  # every function node, nested pipelines' included
+    _str_inputs: tuple[tuple[str, str], ...]  # (input, node): root inputs a node annotates as str
 
     def __init__(
         self,
@@ -148,6 +153,8 @@ class Pipeline(PipelinePictures):
         set_(self, "bound_inputs", MappingProxyType(bound))
         set_(self, "_plans", {})
         set_(self, "_plan_lock", threading.Lock())  # guards _plans (plans are built once per output set)
+        set_(self, "_function_nodes", _function_nodes(members))
+        set_(self, "_str_inputs", _str_inputs(root_args, consumers))
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(f"Pipeline is immutable; use with_config() to derive a new one ({name!r})")
@@ -199,7 +206,16 @@ class Pipeline(PipelinePictures):
             DependencyError: A required input is missing (before any node runs).
             InvalidArgumentError: An unknown output name or input name.
         """
-        return _engine().run_root(self, {} if inputs is None else inputs, output_name, config)
+        inputs = {} if inputs is None else inputs
+        _check_inputs_mapping(inputs, "run")
+        for name, node_name in self._str_inputs:
+            if type(inputs.get(name)) in (list, tuple):
+                _warn_list_for_str(self, name, node_name)
+        self.refresh_code_hashes()
+        try:
+            return _engine().run_root(self, inputs, output_name, config)
+        finally:
+            self.settle_code_hashes()
 
     def map(
         self,
@@ -233,7 +249,12 @@ class Pipeline(PipelinePictures):
             >>> Pipeline(nodes=[double]).map(inputs={"x": [3, 1, 2]}, map_over="x")
             {'doubled': [6, 2, 4]}
         """
-        return _engine().map_root(self, inputs, map_over, map_mode, output_name, config, None, on_error)
+        _check_inputs_mapping(inputs, "map")
+        self.refresh_code_hashes()
+        try:
+            return _engine().map_root(self, inputs, map_over, map_mode, output_name, config, None, on_error)
+        finally:
+            self.settle_code_hashes()
 
     async def run_async(
         self,
@@ -249,7 +270,13 @@ class Pipeline(PipelinePictures):
         """
         from hypernodes.graph._awaitable import awaitable_run  # the engine imports this module
 
-        return await awaitable_run(self, {} if inputs is None else inputs, output_name, config)
+        inputs = {} if inputs is None else inputs
+        _check_inputs_mapping(inputs, "run_async")
+        self.refresh_code_hashes()
+        try:
+            return await awaitable_run(self, inputs, output_name, config)
+        finally:
+            self.settle_code_hashes()
 
     async def map_async(
         self,
@@ -263,7 +290,26 @@ class Pipeline(PipelinePictures):
         """Map like :meth:`map`, awaitable from a coroutine without blocking its event loop (see :meth:`run_async`)."""
         from hypernodes.graph._awaitable import awaitable_map  # the engine imports this module
 
-        return await awaitable_map(self, inputs, map_over, map_mode, output_name, config, on_error)
+        _check_inputs_mapping(inputs, "map_async")
+        self.refresh_code_hashes()
+        try:
+            return await awaitable_map(self, inputs, map_over, map_mode, output_name, config, on_error)
+        finally:
+            self.settle_code_hashes()
+
+    def refresh_code_hashes(self) -> None:
+        """Let every node (nested ones too) notice a helper or global its code refers to that changed.
+
+        ``run``, ``map``, ``run_async`` and ``map_async`` call it once per call; an executor's own
+        entry point that starts a root run without them should call it too. See :meth:`Node.refresh_code_hash`.
+        """
+        for member in self._function_nodes:
+            member.refresh_code_hash()
+
+    def settle_code_hashes(self) -> None:
+        """Let the nodes take their referenced values again at the end of a run (see :meth:`Node.settle_code_hash`)."""
+        for member in self._function_nodes:
+            member.settle_code_hash()
 
     # -- derived pipelines -------------------------------------------------------------------
 
@@ -376,6 +422,56 @@ def _engine() -> PipelineExecutionEngine:
     return _ENGINE
 
 
+def _function_nodes(members: tuple[AnyNode, ...]) -> tuple[Node, ...]:
+    found: dict[int, Node] = {}  # by id: one node may sit in several nested pipelines
+    for member in members:
+        if isinstance(member, Node):
+            found[id(member)] = member
+        else:
+            found.update((id(inner), inner) for inner in member.pipeline._function_nodes)
+    return tuple(found.values())
+
+
+def _str_inputs(root_args: tuple[str, ...], consumers: Mapping[str, list[AnyNode]]) -> tuple[tuple[str, str], ...]:
+    """Return (input, node) for the root inputs that a function node annotates as ``str``."""
+    found = []
+    for name in root_args:
+        for member in consumers[name]:
+            annotations = getattr(member.func, "__annotations__", None) if isinstance(member, Node) else None
+            if isinstance(annotations, dict) and annotations.get(name) in (str, "str"):
+                found.append((name, member.name))
+                break
+    return tuple(found)
+
+
+def _warn_list_for_str(pipeline: Pipeline, name: str, node_name: str) -> None:
+    warnings.warn(
+        f"input {name!r} of pipeline {pipeline.name!r} is a list, but node {node_name!r} takes it as str, so "
+        f"the node gets the whole list in one run. To run once per item, use "
+        f"pipeline.map(inputs=..., map_over={name!r})",
+        UserWarning,
+        stacklevel=3,  # the caller of run()
+    )
+
+
+def _check_inputs_mapping(inputs: object, method: str) -> None:
+    """Reject inputs that are not a mapping (a set of names is a common slip) before any node runs."""
+    if isinstance(inputs, Mapping):
+        return
+    if isinstance(inputs, set | frozenset):
+        names = ", ".join(f"{name!r}: ..." for name in sorted(map(str, inputs)))
+        raise InvalidArgumentError(
+            f"{method}(inputs=...) got a set of names, {inputs!r}, but needs a dict of input names to values; "
+            f"pass inputs={{{names}}}",
+            input_name="inputs",
+        )
+    raise InvalidArgumentError(
+        f"{method}(inputs=...) needs a dict of input names to values; got {type(inputs).__name__}. "
+        "Pass e.g. inputs={'text': 'A b'}",
+        input_name="inputs",
+    )
+
+
 def _as_member(item: object) -> AnyNode:
     if isinstance(item, Node | PipelineNode):
         return item
@@ -423,6 +519,13 @@ def unknown_name_error(
 ) -> InvalidArgumentError:
     """Build the error for an unknown output or input name, listing the valid ones."""
     available = ", ".join(repr(c) for c in sorted(choices)) or "(none)"
+    if kind == "output_name" and name in getattr(pipeline, "root_args", ()):
+        return InvalidArgumentError(
+            f"output_name {name!r} is an input of pipeline {pipeline.name!r}, not an output: run and map return "
+            f"what nodes compute, never the inputs. Outputs: {available}; drop {name!r} from output_name "
+            "(you passed its value yourself)",
+            input_name=name,
+        )
     return InvalidArgumentError(
         f"unknown {kind} {name!r} for pipeline {pipeline.name!r}; available: {available}."
         + did_you_mean(name, choices)
