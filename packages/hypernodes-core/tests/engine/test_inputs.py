@@ -33,10 +33,6 @@ def test_build_items_without_renaming_keeps_the_names() -> None:
         build_items({"text": "abc"}, ("text",), "zip", "pipeline 'p'")
 
 
-@pytest.mark.xfail(
-    reason="needs engine._execute_nested to pass outer_names= to build_items (engine.py is being rewritten)",
-    strict=True,
-)
 def test_a_nested_map_error_names_the_outer_input_the_user_passed() -> None:
     inner = Pipeline(nodes=[count], name="inner")
     per_text = inner.as_node(input_mapping={"texts": "text"}, map_over="texts", name="per_text")

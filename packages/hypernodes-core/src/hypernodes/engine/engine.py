@@ -387,8 +387,9 @@ class PipelineExecutionEngine:
             if node.map_over:
                 mapped = tuple(node.inner_input_name(n) for n in node.map_over)
                 items, broadcast = build_items(
-                    inner_inputs, mapped, node.map_mode, f"node {step.name!r}", node_name=step.name
-                )
+                    inner_inputs, mapped, node.map_mode, f"node {step.name!r}", node_name=step.name,
+                    outer_names={node.inner_input_name(n): n for n in node.map_over},
+                )  # fmt: skip
                 outputs: dict[str, Any] = self.map(node.pipeline, items, broadcast, nested_ctx, step.inner_output_names)
             else:
                 outputs = self.run(node.pipeline, inner_inputs, nested_ctx, step.inner_output_names)

@@ -20,6 +20,15 @@ if TYPE_CHECKING:
 
 __all__ = ["Node", "node", "normalize_output_name"]
 
+# Set once any node of this process has computed its code hash (a cache was used): until then,
+# a run has no fingerprint to check, and ``Pipeline.run`` skips the check altogether.
+_FINGERPRINTED = [False]
+
+
+def any_fingerprinted() -> bool:
+    """Return whether some node of this process has a code hash to keep current."""
+    return _FINGERPRINTED[0]
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -237,6 +246,7 @@ class Node:
                 code_hash = node_signature(code_hash, [("batch form", str(fingerprints[1].digest))])
         memo = (code_hash, fingerprints)
         object.__setattr__(self, "_fingerprints", memo)  # a memo of a derived value, not state
+        _FINGERPRINTED[0] = True
         return memo
 
     def __cache_key__(self) -> object:

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeAlias
 
 from hypernodes.config.runtime import UNSET, updated_setting
 from hypernodes.errors import CycleError, DependencyError, InvalidArgumentError
-from hypernodes.graph.node import Node
+from hypernodes.graph.node import Node, any_fingerprinted
 from hypernodes.graph.pictures import PipelinePictures
 from hypernodes.graph.pipeline_node import MapMode, PipelineNode, did_you_mean
 
@@ -303,11 +303,15 @@ class Pipeline(PipelinePictures):
         ``run``, ``map``, ``run_async`` and ``map_async`` call it once per call; an executor's own
         entry point that starts a root run without them should call it too. See :meth:`Node.refresh_code_hash`.
         """
+        if not any_fingerprinted():  # no cache was ever used in this process: nothing to check
+            return
         for member in self._function_nodes:
             member.refresh_code_hash()
 
     def settle_code_hashes(self) -> None:
         """Let the nodes take their referenced values again at the end of a run (see :meth:`Node.settle_code_hash`)."""
+        if not any_fingerprinted():
+            return
         for member in self._function_nodes:
             member.settle_code_hash()
 

@@ -101,7 +101,12 @@ class AsyncExecutor(LocalExecutor):
         The root level runs on this executor; nested pipelines follow their own config as
         usual. Arguments and errors are those of ``Pipeline.run``.
         """
-        return await self._await_root(run_root, pipeline, {} if inputs is None else inputs, output_name, config, self)
+        pipeline.refresh_code_hashes()  # as Pipeline.run does: notice edited helpers and globals
+        try:
+            given = {} if inputs is None else inputs
+            return await self._await_root(run_root, pipeline, given, output_name, config, self)
+        finally:
+            pipeline.settle_code_hashes()
 
     async def map_async(
         self,
@@ -118,9 +123,13 @@ class AsyncExecutor(LocalExecutor):
         The items are scheduled by this executor; arguments and errors are those of
         ``Pipeline.map``.
         """
-        return await self._await_root(
-            map_root, pipeline, inputs, map_over, map_mode, output_name, config, self, on_error
-        )
+        pipeline.refresh_code_hashes()
+        try:
+            return await self._await_root(
+                map_root, pipeline, inputs, map_over, map_mode, output_name, config, self, on_error
+            )
+        finally:
+            pipeline.settle_code_hashes()
 
     # -- the Executor contract (sync) -----------------------------------------------------------
 
