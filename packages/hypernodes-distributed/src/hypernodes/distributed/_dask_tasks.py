@@ -12,16 +12,17 @@ has every event of the task (see :mod:`hypernodes.distributed._dask_relay`).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from hypernodes import SerializationError
 from hypernodes.distributed import _scope
-from hypernodes.executor import Values, dumps, loads, run_payload, run_step
+from hypernodes.distributed._step_call import StepCall
+from hypernodes.executor import dumps, loads, run_payload
 
 if TYPE_CHECKING:
-    from hypernodes.executor import RunRequest
+    pass
 
 __all__ = ["StepCall", "StepFailed", "run_chunk", "run_one_step", "take_step_call"]
 
@@ -66,26 +67,6 @@ class StepFailed(Exception):
 
     def __str__(self) -> str:
         return f"step task {self.task_id} failed (the caller re-raises the node's own error)"
-
-
-class StepCall:
-    """One step of a run, handed by the step task to the ``DaskExecutor`` that core's payload runs."""
-
-    __slots__ = ("index", "key", "name", "upstream", "values")
-
-    def __init__(self, key: str, index: int, upstream: tuple[Mapping[str, Any], ...]) -> None:
-        self.key = key
-        self.index = index
-        self.upstream = upstream
-        self.name = f"step {index}"
-        self.values: Values | None = None
-
-    def run(self, request: RunRequest) -> dict[str, Any]:
-        """Run the step of `request` on its inputs and the upstream steps' outputs; keep its outputs."""
-        step = request.plan.steps[self.index]
-        self.name = step.name
-        self.values = run_step(step, Values.merge(request.inputs, *self.upstream), request.ctx)
-        return {}  # the outputs travel as this task's result, with their signatures
 
 
 _step_call: ContextVar[StepCall | None] = ContextVar("hypernodes_dask_step_call", default=None)

@@ -30,10 +30,11 @@ from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Literal
 
 from hypernodes import WorkerCrashedError
-from hypernodes.executor import Values, dumps, loads, run_payload, run_step
+from hypernodes.distributed._step_call import StepCall
+from hypernodes.executor import dumps, loads, run_payload
 
 if TYPE_CHECKING:
-    from hypernodes.executor import EventReceiver, RunRequest, SendEvent
+    from hypernodes.executor import EventReceiver, SendEvent
 
 __all__ = [
     "WAIT_SLICE", "EventRoute", "StepCall", "StepStatus", "claim_task_work", "crashed", "is_inside", "remote",
@@ -88,26 +89,6 @@ def run_chunk(
     """
     with _in_task(key, box, channel, forwarded) as send:
         return run_payload(shared, chunk, send)
-
-
-class StepCall:
-    """One step of a run, handed by its step task to the ``RayExecutor`` that core's payload runs."""
-
-    __slots__ = ("index", "key", "name", "upstream", "values")
-
-    def __init__(self, key: str, index: int, upstream: tuple[Mapping[str, Any], ...]) -> None:
-        self.key = key
-        self.index = index
-        self.upstream = upstream
-        self.name = f"step {index}"
-        self.values: Values | None = None
-
-    def run(self, request: RunRequest) -> dict[str, Any]:
-        """Run the step of `request` on its inputs and the upstream steps' outputs; keep its outputs."""
-        step = request.plan.steps[self.index]
-        self.name = step.name
-        self.values = run_step(step, Values.merge(request.inputs, *self.upstream), request.ctx)
-        return {}  # the outputs travel as the task's second result, with their signatures
 
 
 # In a step task until its executor takes the step (see take_step_call).
