@@ -135,6 +135,7 @@ def daft(session: nox.Session) -> None:
         *PYTEST, "packages/hypernodes-daft/tests", "-m", "not ray", *session.posargs, env=DAFT_ENV,
     )  # fmt: skip
     session.run(*PYTEST, "packages/hypernodes-core/tests/test_docs.py", "-k", "daft", env=DAFT_ENV)  # its page runs
+    session.run("python", "benchmarks/bench_daft.py", "--quick", env=DAFT_ENV)  # the benchmarks session has no Daft
     session.run(
         "mypy", "--strict", "--config-file", "pyproject.toml", "packages/hypernodes-daft/src/hypernodes/daft",
         env={"MYPYPATH": "packages/hypernodes-core/src:packages/hypernodes-daft/src"},
