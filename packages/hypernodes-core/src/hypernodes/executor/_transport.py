@@ -17,7 +17,7 @@ import io
 import pickle
 import sys
 import types
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import cloudpickle  # type: ignore[import-untyped]
@@ -30,7 +30,6 @@ from hypernodes.graph.node import Node
 from hypernodes.graph.pipeline_node import PipelineNode
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
 
     from hypernodes.graph.pipeline import Pipeline
 
@@ -64,10 +63,24 @@ class _Pickler(cloudpickle.CloudPickler):  # type: ignore[misc]
                 fields: dict[str, Any] = {
                     "name": obj.name, "cache": obj.cache, "version": obj.version, "batch": obj.batch
                 }  # fmt: skip
-                return (functools.partial(Node, config=obj.config, **fields), (obj.func, obj.output_name))
+                make = functools.partial(Node, config=obj.config, **fields)
+                return (_node_by_value, (make, obj.func, obj.output_name, _known_code_hash(obj)))
         elif isinstance(obj, types.FunctionType | type):
             _by_value(getattr(obj, "__module__", None))
         return super().reducer_override(obj)
+
+
+def _known_code_hash(node: Node) -> str | None:
+    """Return the node's code hash as the caller computes it (None when it cannot be hashed)."""
+    try:
+        return node.code_hash
+    except Exception:  # reported where the node's call is cached, as usual
+        return None
+
+
+def _node_by_value(make: Callable[..., Node], func: Any, output_name: Any, code_hash: str | None) -> Node:
+    node = make(func, output_name)
+    return node if code_hash is None else node.with_known_code_hash(code_hash)
 
 
 _by_value_modules: dict[str, bool] = {}  # module name -> sent by value (a benign race at worst)

@@ -197,6 +197,16 @@ class Node:
             raise TypeError(str(code_hash))  # a fresh error: re-raising one object grows its traceback
         return code_hash
 
+    def with_known_code_hash(self, code_hash: str) -> Self:
+        """Return this node with `code_hash` as its fingerprint, trusted as it is (never recomputed).
+
+        A node sent by value to a worker cannot read its own source there, so its fingerprint
+        would differ from the caller's: the caller's hash travels with it instead (see
+        ``hypernodes.executor.dumps``), and a worker's run hits the entries a local run wrote.
+        """
+        object.__setattr__(self, "_fingerprints", (code_hash, ()))
+        return self
+
     def refresh_code_hash(self) -> bool:
         """Forget the code hash if a helper or global the code refers to changed; return whether it did.
 
