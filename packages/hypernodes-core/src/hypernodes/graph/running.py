@@ -8,8 +8,7 @@ arguments, keeps the nodes' code hashes current for the call (``refresh_code_has
 from __future__ import annotations
 
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from hypernodes.errors import InvalidArgumentError
@@ -25,8 +24,6 @@ if TYPE_CHECKING:
     from hypernodes.graph.pipeline_node import MapMode
 
 __all__ = ["PipelineRuns"]
-
-_NO_CHECK: AbstractContextManager[None] = nullcontext()
 
 
 class PipelineRuns:
@@ -140,13 +137,9 @@ class PipelineRuns:
     def _pipeline(self) -> Pipeline:
         return self  # type: ignore[return-value]  # the mixin is only ever a Pipeline
 
-    def _current_code(self) -> AbstractContextManager[None]:
-        """Check the code hashes before a root call and settle them after it (even when it fails).
-
-        Until a cache is used in this process there is nothing to check: a shared no-op context
-        then keeps the call's cost at a few tens of nanoseconds (a generator context would be ~1 µs).
-        """
-        return _checking_code(self) if any_fingerprinted() else _NO_CHECK
+    def _current_code(self) -> _CodeCheck:
+        """Check the code hashes before a root call and settle them after it (even when it fails)."""
+        return _CodeCheck(self)
 
     def refresh_code_hashes(self) -> None:
         """Let every node (nested ones too) notice a helper or global its code refers to that changed.
@@ -208,10 +201,17 @@ def _check_inputs_mapping(inputs: object, method: str) -> None:
     )
 
 
-@contextmanager
-def _checking_code(pipeline: PipelineRuns) -> Iterator[None]:
-    pipeline.refresh_code_hashes()
-    try:
-        yield
-    finally:
-        pipeline.settle_code_hashes()
+
+class _CodeCheck:
+    """``refresh_code_hashes`` on entry, ``settle_code_hashes`` on exit (a class: ~4x cheaper than a generator)."""
+
+    __slots__ = ("_pipeline",)
+
+    def __init__(self, pipeline: PipelineRuns) -> None:
+        self._pipeline = pipeline
+
+    def __enter__(self) -> None:
+        self._pipeline.refresh_code_hashes()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._pipeline.settle_code_hashes()
