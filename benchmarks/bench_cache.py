@@ -114,7 +114,13 @@ DISK_COLD, DISK_WARM, MEMORY_WARM = (
 PIPEFUNC_WARM, PIPEFUNC_NO_LRU_WARM = "pipefunc, disk cache warm", "pipefunc, disk cache without LRU, warm"
 HAMILTON_WARM = "hamilton, disk cache warm"
 PEERS = {"pipefunc": ("pipefunc", "pipefunc"), "hamilton": ("hamilton", "apache-hamilton")}  # tool: (module, dist)
-PROFILED = {"memory-hit": MEMORY_HIT, "disk-hit": DISK_HIT, "disk-cold": DISK_COLD, "disk-warm": DISK_WARM}
+PROFILED = {
+    "memory-hit": MEMORY_HIT,
+    "memory-warm": MEMORY_WARM,
+    "disk-hit": DISK_HIT,
+    "disk-cold": DISK_COLD,
+    "disk-warm": DISK_WARM,
+}
 
 
 # -- where caches and node modules live -------------------------------------------------------------

@@ -6,6 +6,8 @@ import multiprocessing
 import os
 import sqlite3
 import sys
+import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -112,3 +114,66 @@ def test_a_forked_child_does_not_reuse_the_parents_connection(tmp_path: Path) ->
     child.join()
     assert child.exitcode == 0
     assert cache.get("child") == "from the child"
+
+
+# -- lookups after a hit share a read transaction ---------------------------------------------------
+
+
+def _signature(n: int) -> str:
+    return node_signature("code", [("x", str(n))])
+
+
+def _snapshot_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name == "hypernodes-cache-snapshot"]
+
+
+def test_a_row_another_cache_writes_is_found_right_after_a_hit(tmp_path: Path) -> None:
+    reader, writer = DiskCache(tmp_path / "c"), DiskCache(tmp_path / "c")
+    reader.put(_signature(1), "one", node_name="n")
+    assert reader.get(_signature(1)) == "one"  # a hit: the lookups after it share a read transaction
+    assert reader.get(_signature(1)) == "one"  # in the read transaction
+    writer.put(_signature(2), "two", node_name="n")  # another connection, as another process would be
+    assert reader.get(_signature(2)) == "two"
+    assert reader.get(_signature(1)) == "one"
+    reader.put(_signature(3), "three", node_name="n")  # its own write, after hits
+    assert reader.get(_signature(3)) == "three"
+    reader.close()
+    writer.close()
+
+
+def test_the_shared_read_transaction_ends_and_lets_the_log_be_checkpointed(tmp_path: Path) -> None:
+    reader, writer = DiskCache(tmp_path / "c"), DiskCache(tmp_path / "c")
+    reader.put(_signature(0), 0, node_name="n")
+    assert reader.get(_signature(0)) == 0
+    assert reader.get(_signature(0)) == 0  # opens the read transaction
+    for n in range(1, 200):
+        writer.put(_signature(n), n, node_name="n")
+    checkpointer = sqlite3.connect(tmp_path / "c" / DATABASE, isolation_level=None)
+    deadline = time.monotonic() + 30  # a guard against a reader that never lets go
+    while True:
+        busy, log, done = checkpointer.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        if busy == 0 and log == done:  # every frame of the log copied back: no old snapshot in the way
+            break
+        assert time.monotonic() < deadline, f"the log stays pinned: {done} of {log} frames checkpointed"
+        time.sleep(0.01)
+    checkpointer.close()
+    assert reader.get(_signature(150)) == 150
+    reader.close()
+    writer.close()
+
+
+def test_the_read_transactions_thread_ends_when_the_cache_is_idle_or_closed(tmp_path: Path) -> None:
+    cache = DiskCache(tmp_path / "c")
+    cache.put(_signature(1), 1, node_name="n")
+    cache.get(_signature(1))
+    cache.get(_signature(1))
+    deadline = time.monotonic() + 30
+    while _snapshot_threads():
+        assert time.monotonic() < deadline, "the read transaction's thread did not end"
+        time.sleep(0.01)
+    cache.get(_signature(1))
+    cache.get(_signature(1))
+    cache.close()
+    assert not _snapshot_threads()
+    assert cache.get(_signature(1)) == 1  # a closed cache opens again on use
+    cache.close()

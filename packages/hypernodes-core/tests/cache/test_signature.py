@@ -17,7 +17,7 @@ import pytest
 
 from hypernodes.cache import _libraries, signature
 from hypernodes.cache._hashing import UnhashableValueError
-from hypernodes.cache.signature import code_fingerprint, node_signature
+from hypernodes.cache.signature import CallSigner, code_fingerprint, node_signature
 from hypernodes.errors import InvalidArgumentError
 
 Loader = Callable[[str, str], types.ModuleType]  # the `load` fixture of conftest.py
@@ -25,8 +25,6 @@ Loader = Callable[[str, str], types.ModuleType]  # the `load` fixture of conftes
 
 def test_all_is_pinned() -> None:
     assert signature.__all__ == ["CodeFingerprint", "code_fingerprint", "fingerprint_code", "node_signature"]
-
-
 
 
 def fingerprint_of(load: Loader, source: str, name: str = "node_fn", *, module: str = "nodes_a") -> str:
@@ -354,3 +352,18 @@ def test_upstream_signatures_feed_downstream_signatures() -> None:
     downstream = node_signature("e" * 32, [("clean", f"{upstream}:clean")])
     assert downstream != node_signature("e" * 32, [("clean", f"{changed}:clean")])
     assert downstream != node_signature("e" * 32, [("clean", f"{upstream}:other_output")])
+
+
+@pytest.mark.parametrize(
+    "inputs",
+    [[("x", "1")], [("b", "2"), ("a", "1")], [("zeta", "s:1"), ("alpha", "9"), ("mid", "é")], []],
+)
+def test_a_call_signer_signs_as_node_signature_does(inputs: list[tuple[str, str]]) -> None:
+    signer = CallSigner([name for name, _ in inputs])
+    for code_hash in ("c0de", "f00d", "c0de"):  # a changed code hash is picked up
+        assert signer.sign(code_hash, [value for _, value in inputs]) == node_signature(code_hash, inputs)
+
+
+def test_a_call_signer_refuses_repeated_names() -> None:
+    with pytest.raises(ValueError, match="unique"):
+        CallSigner(["x", "x"])

@@ -46,6 +46,7 @@ logger = logging.getLogger(__name__)
 
 DATABASE: Final = "entries.sqlite"
 _SCHEMA_VERSION = 1
+_SNAPSHOT_SECONDS = 0.05  # the longest a read transaction shared by lookups stays open
 _BUSY_TIMEOUT_SECONDS = 60.0  # how long a writer waits for another process's transaction
 _ROW_OVERHEAD = 40  # bytes a row costs besides signature, node name and payload (id, created, seal, cell)
 _SELECT = "SELECT seal, payload FROM entries WHERE id = ? AND signature = ?"
@@ -108,6 +109,9 @@ class PackedStore:
         self._lock = threading.Lock()  # guards _connection, _cursor and every use of them
         self._connection: sqlite3.Connection | None = None
         self._cursor: sqlite3.Cursor | None = None  # for lookups: reused, one allocation less per get
+        self._snapshot_since = 0.0  # when the open read transaction began (0: none is open)
+        self._last_hit = False  # whether the last lookup found its row
+        self._reaper: threading.Thread | None = None  # ends the read transaction in time
         _STORES.add(self)
 
     def _connect(self) -> sqlite3.Connection:
@@ -168,8 +172,16 @@ class PackedStore:
                 self._connect()
                 cursor = self._cursor
                 assert cursor is not None  # made with the connection
-            cursor.execute(_SELECT if self._unkeyed else _SELECT_SIGNED, (key, stored))
+            query = _SELECT if self._unkeyed else _SELECT_SIGNED
+            if not self._snapshot_since and self._last_hit:  # lookups that hit: likely more (a warm rerun)
+                self._open_snapshot(cursor)
+            cursor.execute(query, (key, stored))
             row = cursor.fetchone()
+            if row is None and self._snapshot_since:  # perhaps written since the snapshot: look again
+                self._end_snapshot()
+                cursor.execute(query, (key, stored))
+                row = cursor.fetchone()
+            self._last_hit = row is not None
         if row is None:
             return None
         seal, payload = row[0], row[1]
@@ -182,29 +194,72 @@ class PackedStore:
             self.sealer.check_row(seal, signature, node_name, payload)
         except CorruptEntryError:
             with self._lock:  # only this row: a writer may have replaced it meanwhile
-                self._connect().execute("DELETE FROM entries WHERE id = ? AND seal = ?", (key, seal))
+                self._outside_snapshot().execute("DELETE FROM entries WHERE id = ? AND seal = ?", (key, seal))
             raise
         payload_bytes = payload
         return payload_bytes
+
+    # -- lookups share a read transaction --------------------------------------------------------
+    # After a hit, lookups share a read transaction: one in a transaction already open skips
+    # taking SQLite's shared lock and reading the log's index again, 0.9 of a 3.5 µs lookup
+    # (misses, as in a cold run where each is followed by a write, gain nothing from it). The
+    # transaction sees the database as it was when it began, so a miss in it is looked up again
+    # outside it (a row committed before a lookup is always found, whoever wrote it), and every
+    # write ends it first. The log cannot be checkpointed past it: the reaper thread ends it
+    # after _SNAPSHOT_SECONDS (and itself when no transaction is open).
+
+    def _open_snapshot(self, cursor: sqlite3.Cursor) -> None:
+        """Begin the lookups' read transaction, and make sure it ends in time (the lock is held)."""
+        cursor.execute("BEGIN")
+        self._snapshot_since = time.monotonic()
+        if self._reaper is None:
+            self._reaper = threading.Thread(target=self._reap, name="hypernodes-cache-snapshot", daemon=True)
+            self._reaper.start()
+
+    def _reap(self) -> None:
+        while True:
+            with self._lock:
+                since = self._snapshot_since
+                left = since + _SNAPSHOT_SECONDS - time.monotonic()
+                if since and left <= 0:
+                    self._end_snapshot()
+                if not self._snapshot_since:
+                    self._reaper = None
+                    return
+            time.sleep(max(left, 0.001))
+
+    def _end_snapshot(self) -> None:
+        """End the lookups' read transaction, if one is open (the lock is held)."""
+        if self._snapshot_since:
+            self._snapshot_since = 0.0
+            connection = self._connection
+            if connection is not None and connection.in_transaction:
+                connection.execute("COMMIT")
+
+    def _outside_snapshot(self) -> sqlite3.Connection:
+        """Return the connection with no read transaction open, for a write or a listing (the lock is held)."""
+        connection = self._connect()
+        self._end_snapshot()
+        return connection
 
     def put(self, signature: str, node_name: str, payload: bytes, created: float) -> int:
         """Store a row (replacing any under the same id); return its approximate size in bytes."""
         seal = self.sealer.row_seal(signature.encode(), node_name.encode(), payload)
         key, stored = row_key(signature)
         with self._lock:
-            self._connect().execute(_UPSERT, (key, stored, node_name, int(created), seal, payload))
+            self._outside_snapshot().execute(_UPSERT, (key, stored, node_name, int(created), seal, payload))
         return _ROW_OVERHEAD + len(stored) + len(node_name) + len(payload)
 
     def discard(self, signature: str) -> None:
         """Delete `signature`'s row, if any (its entry now lives in a file)."""
         with self._lock:
-            self._connect().execute("DELETE FROM entries WHERE id = ? AND signature = ?", row_key(signature))
+            self._outside_snapshot().execute("DELETE FROM entries WHERE id = ? AND signature = ?", row_key(signature))
 
     def rows(self, node_name: str | None = None) -> Iterator[Row]:
         """Yield every row, or only `node_name`'s, as ``(id, signature, node, created, size)``."""
         query = "SELECT id, signature, node_name, created, length(payload) FROM entries"
         with self._lock:
-            connection = self._connect()
+            connection = self._outside_snapshot()
             found = (
                 connection.execute(query).fetchall()
                 if node_name is None
@@ -216,7 +271,7 @@ class PackedStore:
     def count(self, node_name: str | None = None) -> int:
         """Return the number of rows, or of `node_name`'s rows."""
         with self._lock:
-            connection = self._connect()
+            connection = self._outside_snapshot()
             if node_name is None:
                 (n,) = connection.execute("SELECT count(*) FROM entries").fetchone()
             else:
@@ -230,7 +285,7 @@ class PackedStore:
         if not keys:
             return 0
         with self._lock:
-            connection = self._connect()
+            connection = self._outside_snapshot()
             before = connection.total_changes
             connection.execute("BEGIN IMMEDIATE")
             try:
@@ -246,15 +301,20 @@ class PackedStore:
     def close(self) -> None:
         """Close the connection (a later use opens a new one). Safe to call several times."""
         with self._lock:
+            self._end_snapshot()
             connection, self._connection, self._cursor = self._connection, None, None
+            reaper = self._reaper
         if connection is not None:
             connection.close()
+        if reaper is not None and reaper is not threading.current_thread():
+            reaper.join()  # it finds no transaction open and ends
 
     def forget_after_fork(self) -> None:
         """Drop the connection inherited by a forked child, without using or closing it."""
         if self._connection is not None:
             _ABANDONED.append(self._connection)
             self._connection = self._cursor = None
+        self._snapshot_since, self._reaper = 0.0, None  # the parent's reaper thread did not come along
         self._lock = threading.Lock()  # it may have been held by a parent thread at the fork
 
 

@@ -120,6 +120,7 @@ class DiskCache(Cache):
         self._reporter = Reporter()
         sealer = Sealer(self._secret_key)
         self._files = FileStore(self._root, sealer, self._reporter, file_mode)
+        self._no_file = ""  # the signature of the last lookup that found no file (see _put_small)
         self._packed: PackedStore | None = (
             PackedStore(self._root, sealer, self._reporter, file_mode) if max_packed_bytes else None
         )
@@ -188,13 +189,23 @@ class DiskCache(Cache):
                     where = f"{packed.path} (signature {signature!r})"
                     self._reporter.report(where, f"it cannot be unpickled ({type(exc).__name__}: {exc})", stacklevel=3)
                     return MISSING
-        return self._files.get(signature)
+        value = self._files.get(signature)
+        if value is MISSING:
+            self._no_file = signature  # the store that usually follows a miss need not remove a file
+        return value
 
     # -- stores ----------------------------------------------------------------------------
     @override
     def put(self, signature: str, value: Any, *, node_name: str) -> None:
         created = time.time()
         packed = self._packed
+        if packed is not None and type(value) in _SMALL_SCALARS:  # pickled at once, no writer needed
+            data = pickle.dumps(value, protocol=pickle.HIGHEST_PROTOCOL)
+            if len(data) <= self.max_packed_bytes:
+                size = self._put_small(packed, signature, node_name, data, created)
+                if self.max_size_bytes is not None:
+                    self._account(size)
+                return
         writer = _SpillingWriter(self.max_packed_bytes if packed is not None else 0, self._files, signature, node_name)
         try:
             pickle.dump(value, writer, protocol=pickle.HIGHEST_PROTOCOL)
@@ -222,7 +233,8 @@ class DiskCache(Cache):
             except sqlite3.Error as exc:
                 self._packed_failed(packed, exc)
             else:
-                self._files.discard(signature)  # a larger output stored earlier under this signature
+                if signature != self._no_file:  # a larger output stored earlier under this signature
+                    self._files.discard(signature)  # (a file another process wrote since is a duplicate)
                 return size
         file_writer = self._files.start(signature, node_name)
         try:
@@ -355,6 +367,9 @@ def _rebuild(
         max_packed_bytes=max_packed_bytes,
         file_mode=file_mode,
     )
+
+
+_SMALL_SCALARS: frozenset[type] = frozenset({int, float, bool, complex, type(None)})  # a few bytes pickled
 
 
 class _SpillingWriter:

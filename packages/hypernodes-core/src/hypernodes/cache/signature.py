@@ -112,6 +112,54 @@ def node_signature(code_hash: str, inputs: Iterable[tuple[str, str]]) -> str:
     return blake2b(b"".join(parts), digest_size=_DIGEST_SIZE).hexdigest()
 
 
+class CallSigner:
+    """Signs the calls of one node as :func:`node_signature` does, its input names framed once.
+
+    A node's input names never change, so their order and framing are worked out when its
+    plan is built; a call then frames only the values' signatures (half the work of
+    :func:`node_signature`, which a cached call pays on every lookup).
+
+    Args:
+        names: The input names, in the order :meth:`sign` gets their signatures.
+
+    >>> signer = CallSigner(["b", "a"])
+    >>> signer.sign("c0de", ["2", "1"]) == node_signature("c0de", [("b", "2"), ("a", "1")])
+    True
+    """
+
+    __slots__ = ("_framed", "_head", "_order")
+
+    def __init__(self, names: Iterable[str]) -> None:
+        given = list(names)
+        if len(set(given)) != len(given):
+            raise ValueError(f"a node's input names must be unique; got {given!r}")
+        self._order = sorted(range(len(given)), key=given.__getitem__)
+        framed = []
+        for position in self._order:
+            name = given[position].encode()
+            framed.append(b"%d:%b" % (len(name), name))
+        self._framed = tuple(framed)
+        self._head: tuple[str, bytes] = ("", b"")  # (code hash, its framing): swapped whole, so thread safe
+
+    def sign(self, code_hash: str, signatures: list[str]) -> str:
+        """Return the signature of a call whose inputs have `signatures` (in the names' order)."""
+        known, head = self._head
+        if known != code_hash:
+            head = b"node|%d:%b" % (len(code_hash), code_hash.encode())
+            self._head = (code_hash, head)
+        framed = self._framed
+        if len(framed) == 1:  # the common case, without a loop
+            value = signatures[0].encode()
+            data = b"%b%b%d:%b" % (head, framed[0], len(value), value)
+        else:
+            parts = [head]
+            for name, position in zip(framed, self._order):
+                value = signatures[position].encode()
+                parts.append(b"%b%d:%b" % (name, len(value), value))
+            data = b"".join(parts)
+        return blake2b(data, digest_size=_DIGEST_SIZE).hexdigest()
+
+
 def _digest(parts: list[bytes]) -> str:
     framed = b"".join(b"%d:%b" % (len(part), part) for part in parts)
     return blake2b(framed, digest_size=_DIGEST_SIZE).hexdigest()
@@ -274,10 +322,7 @@ class _Walker:
         return data
 
 
-
-def _encode_content(
-    value: object, identity: Callable[[object], str], *, fallback: Fallback, lenient: bool
-) -> bytes:
+def _encode_content(value: object, identity: Callable[[object], str], *, fallback: Fallback, lenient: bool) -> bytes:
     """Encode a value that code refers to; `lenient` stands in for what cannot be hashed."""
     out: list[bytes] = []
     try:

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 from hypernodes.cache._hashing import UnhashableValueError, hash_value
 from hypernodes.cache.base import MISSING
-from hypernodes.cache.signature import node_signature
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.resources.pool import fill_resources
 
@@ -43,22 +42,27 @@ def prepare(
 
     `known` holds the signatures of `source`'s values known so far; hashed inputs are added.
     """
-    if step.has_optional:
-        kwargs = {p: source[p] for p in step.parameters if p in source}
-    else:
-        kwargs = {p: source[p] for p in step.parameters}
     signature = None
     cache = ctx.cache
     if cache is not None and step.cacheable:
-        signature = call_signature(step, known, ctx, kwargs)
+        signature = call_signature(step, known, ctx, source)
         if signature is not None and not cache.refresh:
             cached = cache.get(signature)
             if cached is not MISSING:
-                unpack(step, target, cached)
-                target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+                output = step.output
+                if output is not None:  # one output, the common case: no dict to build
+                    target[output] = cached
+                    target.signatures[output] = f"{signature}:{output}"
+                else:
+                    unpack(step, target, cached)
+                    target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
                 if ctx.dispatcher is not None:
                     ctx.dispatcher.emit("on_node_cached", ctx.callback_context, step.name, signature)
                 return None
+    if step.has_optional:  # a miss (or no cache): the call's arguments
+        kwargs = {p: source[p] for p in step.parameters if p in source}
+    else:
+        kwargs = {p: source[p] for p in step.parameters}
     if step.resources:  # after the cache lookup: a call served from the cache builds nothing
         fill_resources(step, kwargs, ctx)
     started = 0.0
@@ -79,7 +83,11 @@ def store(
     """Keep `result` in `target`, write it to the cache and fire ``on_node_end``."""
     unpack(step, target, result)
     if signature is not None:
-        target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
+        output = step.output
+        if output is not None:  # one output, the common case: no dict to build
+            target.signatures[output] = f"{signature}:{output}"
+        else:
+            target.signatures.update({name: f"{signature}:{name}" for name in step.output_names})
         try:
             ctx.cache.put(signature, result, node_name=step.name)  # type: ignore[union-attr]
         except Exception as exc:  # a cache that cannot store must not lose the computed result
@@ -123,18 +131,26 @@ def fail(step: Step, ctx: RunContext, exc: BaseException) -> None:
         ctx.dispatcher.emit("on_node_error", ctx.callback_context, step.name, exc)
 
 
-def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, kwargs: dict[str, Any]) -> str | None:
-    """Return the cache signature of this call, or None when an input cannot be hashed."""
+def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, kwargs: Mapping[str, Any]) -> str | None:
+    """Return the cache signature of a call reading `kwargs`, or None when an input cannot be hashed.
+
+    `kwargs` is the call's source of values: a parameter absent from it takes its default.
+    """
     shared = ctx.input_signatures
-    parts: list[tuple[str, str]] = []
-    defaults = step.node.defaults
+    signatures: list[str] = []
+    every_input_given = not step.has_optional
     for name in step.parameters:
-        present = name in kwargs
-        signature = known.get(name) if present else None
+        signature = known.get(name)  # an upstream output's, or an input hashed by an earlier node
+        if signature is not None and every_input_given:
+            signatures.append(signature)
+            continue
+        present = every_input_given or name in kwargs
+        if not present:
+            signature = None  # the default's, hashed below
         if signature is None and present:
             signature = shared.get(name)
         if signature is None:
-            value = kwargs[name] if present else defaults[name]
+            value = kwargs[name] if present else step.node.defaults[name]
             try:
                 signature = hash_value(value)
             except UnhashableValueError as exc:
@@ -142,9 +158,9 @@ def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, k
                 return None
             if present:
                 known[name] = signature
-        parts.append((name, signature))
-    for name, resource in step.resources:  # by name and version, never by value
-        parts.append((name, resource.signature))
+        signatures.append(signature)
+    for _name, resource in step.resources:  # by name and version, never by value
+        signatures.append(resource.signature)
     try:
         code_hash = step.node.code_hash
     except Exception as exc:  # a fingerprinting failure must not fail the run
@@ -157,7 +173,7 @@ def call_signature(step: FunctionStep, known: dict[str, str], ctx: RunContext, k
                 stacklevel=5,
             )
         return None
-    return node_signature(code_hash, parts)
+    return step.signer.sign(code_hash, signatures)
 
 
 def warn_unhashable(step: Step, ctx: RunContext, name: str, value: object, exc: Exception) -> None:

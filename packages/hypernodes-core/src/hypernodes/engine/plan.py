@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from hypernodes.cache.signature import CallSigner
 from hypernodes.graph.pipeline import AnyNode, Pipeline, unknown_name_error
 from hypernodes.graph.pipeline_node import PipelineNode
 
@@ -67,6 +68,7 @@ class FunctionStep(Step):
         resources: ``(parameter, resource)`` pairs the engine fills in at call time.
         batch: The node's batch form (lists in, one result per item out), or None.
         batch_is_async: The batch form is ``async def``.
+        signer: Signs a call from its parameters' signatures, then its resources'.
     """
 
     node: Node
@@ -78,6 +80,7 @@ class FunctionStep(Step):
     resources: tuple[tuple[str, Resource[Any]], ...] = ()
     batch: Callable[..., Any] | None = None
     batch_is_async: bool = False
+    signer: CallSigner
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -255,6 +258,7 @@ def _make_step(
         resources=tuple(member.resources.items()),
         batch=member.batch,
         batch_is_async=member.batch is not None and inspect.iscoroutinefunction(member.batch),
+        signer=CallSigner((*member.parameters, *member.resources)),
     )
     if member.config is None:
         return call
