@@ -156,7 +156,7 @@ def daft_process(session: nox.Session) -> None:
 @nox.session
 def daft_ray(session: nox.Session) -> None:
     """DaftExecutor(runner="ray") on a local Ray (2 CPUs), in a process of its own (Daft sets its runner once)."""
-    _install(session, f"{DAFT}[ray]")
+    _install(session, "packages/hypernodes-executors", f"{DAFT}[ray]")  # executors: CompositeExecutor over Daft
     session.install("numpy", "pydantic")
     session.run(*PYTEST, "packages/hypernodes-daft/tests", "-m", "ray", *session.posargs, env=DAFT_ENV)
 

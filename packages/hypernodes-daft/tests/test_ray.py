@@ -65,3 +65,21 @@ def test_the_native_runner_is_refused_in_a_ray_process(executor: DaftExecutor) -
     Pipeline(nodes=[pid]).run(inputs={"x": 1}, config=RuntimeConfig(executor=executor))
     with pytest.raises(InvalidArgumentError, match="'ray' runner"):
         Pipeline(nodes=[pid]).run(inputs={"x": 1}, config=RuntimeConfig(executor=DaftExecutor()))
+
+
+@node(output_name="where")
+async def where_async(x: int) -> int:
+    import asyncio
+
+    await asyncio.sleep(0)
+    return os.getpid()
+
+
+def test_a_composite_on_ray_runs_each_item_through_its_node_executor_in_a_worker(executor: DaftExecutor) -> None:
+    from hypernodes.executors import AsyncExecutor, CompositeExecutor
+
+    composite = CompositeExecutor(map_executor=executor, node_executor=AsyncExecutor())
+    out = Pipeline(nodes=[where_async]).map(
+        inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=composite)
+    )
+    assert os.getpid() not in out["where"]

@@ -56,3 +56,24 @@ def test_callbacks_fire_in_the_caller_and_the_disk_cache_is_shared(processes: Da
     assert sorted(read_calls(log)) == ["square-1", "square-2", "square-3"]
     counts = Counter(e.hook for e in recorder.events)
     assert counts["on_map_item_end"] == 6 and counts["on_node_end"] == 3 and counts["on_node_cached"] == 3
+
+
+@node(output_name="where")
+async def where_async(x: int) -> tuple[int, bool]:
+    import asyncio
+
+    from hypernodes.daft._scope import is_inside_udf
+
+    await asyncio.sleep(0)
+    return os.getpid(), is_inside_udf()
+
+
+def test_a_composite_with_processes_runs_each_item_through_its_node_executor_there() -> None:
+    from hypernodes.executors import AsyncExecutor, CompositeExecutor
+
+    executor = CompositeExecutor(map_executor=DaftExecutor(use_process=True), node_executor=AsyncExecutor())
+    with executor:
+        out = Pipeline(nodes=[where_async]).map(
+            inputs={"x": [1, 2, 3]}, map_over="x", config=RuntimeConfig(executor=executor)
+        )
+    assert all(pid != os.getpid() and inside for pid, inside in out["where"])

@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     from daft.udf.udf_v2 import Func
     from hypernodes.executor import ExecutionPlan, Outputs, RunContext, Step
 
-__all__ = ["ROW", "QueryOptions", "StepColumn", "is_native_step", "run_query"]
+__all__ = ["ROW", "QueryOptions", "StepColumn", "find", "is_native_step", "read_table", "register", "run_query"]
 
 logger = logging.getLogger(__name__)
 
@@ -127,12 +127,13 @@ def run_query(
         df.explain(show_all=True)  # the user asked Daft to print its plan
     if options.debug:
         logger.debug("running %d rows of pipeline %r as a Daft query", rows.count, plan.pipeline.name)
-    table = _read(df, options.collect)
+    table = read_table(df, options.collect)
     rows.raise_first_error()
     return _assemble(plan, columns, rows, table)
 
 
-def _read(df: DataFrame, collect: bool) -> dict[str, list[Any]]:
+def read_table(df: DataFrame, collect: bool) -> dict[str, list[Any]]:
+    """Run `df`'s query; return its columns (with one ``collect``, or partition by partition)."""
     if collect:
         return df.to_pydict()
     table: dict[str, list[Any]] = {}
@@ -184,11 +185,10 @@ class _Columns:
         self._options = options
         self._loops: dict[int, tuple[asyncio.AbstractEventLoop, asyncio.Semaphore]] = {}
         self._lock = threading.Lock()  # guards _loops
-        self._token = next(_tokens)
-        _live[self._token] = self
+        self._token = register(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return (_find, (self._token,))
+        return (find, (self._token,))
 
     def expression(self, column: StepColumn, natives: dict[str, str], base_ctx: RunContext) -> Expression:
         """Return the UDF call computing `column` from the row positions and the columns it depends on."""
@@ -355,11 +355,19 @@ async def _nothing() -> None:
 
 # The live queries of this process by token, so that a pickled UDF finds its query again.
 # Weak: an entry goes with its query's DataFrame.
-_live: weakref.WeakValueDictionary[int, _Columns] = weakref.WeakValueDictionary()
+_live: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
 _tokens = itertools.count(1)  # next() on a count is atomic under the GIL
 
 
-def _find(token: int) -> _Columns:
+def register(state: object) -> int:
+    """Keep `state` (the live part of a query) findable by the token returned, while it lives."""
+    token = next(_tokens)
+    _live[token] = state
+    return token
+
+
+def find(token: int) -> Any:
+    """Return the live state a UDF of this process pickled as `token` (see :class:`_Columns`)."""
     state = _live.get(token)
     if state is None:
         raise HyperNodesError(

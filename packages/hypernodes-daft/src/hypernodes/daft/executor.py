@@ -12,6 +12,7 @@ from typing_extensions import override
 
 from hypernodes import Executor, InvalidArgumentError
 from hypernodes.daft._dtypes import native_type_of_annotation
+from hypernodes.daft._items import run_items_query
 from hypernodes.daft._query import QueryOptions, StepColumn, is_native_step, run_query
 from hypernodes.daft._rows import Rows
 from hypernodes.daft._scope import is_inside_udf
@@ -54,6 +55,8 @@ class DaftExecutor(Executor):
       in parallel on its native runner's threads (`num_threads`).
     * **Nesting.** A nested pipeline, mapped or not, runs inside the UDF of its node, through
       its own config; a ``DaftExecutor`` there runs it inline (never a query inside a query).
+    * **Under CompositeExecutor.** As ``CompositeExecutor``'s `map_executor`, the items are the
+      rows of one query with one UDF column, each row's item run by the node executor.
     * **Runners.** ``runner="native"`` (the default) runs the UDFs in this process.
       ``runner="ray"`` (with an optional `address`) and ``use_process=True`` run each item
       through core's worker side in Daft's processes or Ray workers, where a row carries its
@@ -159,14 +162,14 @@ class DaftExecutor(Executor):
     @override
     def map_items(self, request: MapRequest) -> list[Outputs]:
         count = len(request.items)
-        if request.runner is not None or is_inside_udf() or count == 0:
-            # Nested in one of our UDFs, or each item's level is another executor's
-            # (CompositeExecutor's node_executor): the items run here, one after the other.
+        if is_inside_udf() or count == 0:  # nested in one of our UDFs: the items run here, in order
             run = request.runner or run_in_order
             return [run_item(request, position, run) for position in range(count)]
         self._ensure_runner()
-        if self._remote:
+        if self._remote:  # a runner (CompositeExecutor's node_executor) travels in the payload
             return run_remote(request, use_process=self.use_process, batch_size=self.batch_size)
+        if request.runner is not None:  # each item's level is another executor's: a row per item
+            return run_items_query(request, request.runner, self._options())
         plan = request.plan
         rows = Rows(count, request.item, item_hooks=True, steps=len(plan.steps), outputs=plan.outputs)
         return run_query(plan, self._columns_of(plan), rows, request.items, request.ctx, self._options())
