@@ -167,6 +167,60 @@ def test_a_dead_run_says_it_was_a_run() -> None:
         Pipeline(nodes=[exit_on_37], name="p").run(inputs={"x": 37}, config=RuntimeConfig(executor=executor))
 
 
+@node(output_name="pid")
+def wait_for_go(x: int, folder: str) -> int:
+    Path(folder, "started").touch()
+    _eventually(lambda: Path(folder, "go").exists(), "the test let the item finish")
+    return os.getpid()
+
+
+def test_a_dead_worker_fails_only_its_own_map_and_the_other_worker_goes_on(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        config = RuntimeConfig(executor=executor)
+        box: list[object] = []
+        waiting = Pipeline(nodes=[wait_for_go])
+        inputs = {"x": [1], "folder": str(tmp_path)}
+        other = threading.Thread(target=lambda: box.append(waiting.map(inputs=inputs, map_over="x", config=config)))
+        other.start()
+        try:
+            _eventually(lambda: (tmp_path / "started").exists(), "the other map's item started")
+            with pytest.raises(WorkerCrashedError, match=r"died while running map item 0 \(pid \d+, exit code 3\)"):
+                Pipeline(nodes=[exit_on_37], name="p").map(inputs={"x": [37]}, map_over="x", config=config)
+        finally:
+            (tmp_path / "go").touch()
+            other.join(DEADLINE)
+        assert len(box) == 1 and isinstance(box[0], dict)  # the other map returned its result
+        survivor = box[0]["pid"][0]
+        assert not _is_gone(survivor)  # its worker was not stopped with the dead one
+        out = Pipeline(nodes=[worker_pid]).map(inputs={"x": [1, 2]}, map_over="x", config=config)
+        assert len(out["pid"]) == 2  # a new worker replaced the dead one
+
+
+def test_a_script_that_never_closes_its_executor_exits(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """
+        import weakref
+        weakref.finalize(object.__new__(type("Early", (), {})), print)  # an exit hook registered early
+        from hypernodes import Pipeline, RuntimeConfig, node
+        from hypernodes.executors import ProcessPoolExecutor
+
+        @node(output_name="y")
+        def inc(x: int) -> int:
+            return x + 1
+
+        EXECUTOR = ProcessPoolExecutor(max_workers=2)  # a module global: alive until the interpreter exits
+
+        if __name__ == "__main__":
+            config = RuntimeConfig(executor=EXECUTOR)
+            print(Pipeline(nodes=[inc]).map(inputs={"x": [1, 2]}, map_over="x", config=config))
+        """,
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    assert "{'y': [2, 3]}" in done.stdout
+
+
 # -- many small chunks ------------------------------------------------------------------------------
 
 

@@ -13,10 +13,13 @@ One manager thread owns every pipe: it sends the tasks, reads each worker's mess
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import multiprocessing.connection
+import multiprocessing.util
 import threading
+import weakref
 from collections.abc import Callable
 from concurrent.futures import Future
 from contextlib import suppress
@@ -35,6 +38,7 @@ logger = logging.getLogger(__name__)
 
 Task = tuple[bytes, ...]
 """What a worker receives for one task: messages sent one after another (the first one never empty)."""
+_live: weakref.WeakSet[WorkerPool] = weakref.WeakSet()  # pools to stop when the interpreter exits
 _STOP = b""  # an empty first message tells an idle worker to exit normally (resources torn down as it exits)
 
 
@@ -94,6 +98,7 @@ class WorkerPool:
             self._workers.append(self._start_worker())
         self._thread = threading.Thread(target=self._manage, name=name, daemon=True)
         self._thread.start()
+        _live.add(self)
 
     def submit(self, task: Task) -> Future[bytes]:
         """Queue `task`; its future gets the worker's answer, or a :class:`WorkerDied`.
@@ -119,7 +124,6 @@ class WorkerPool:
         """
         with self._lock:
             self._killing = self._killing or kill
-            first = not self._closing
             self._closing = True
             pending = list(self._pending)
             self._pending.clear()
@@ -132,8 +136,6 @@ class WorkerPool:
                 worker.process.kill()
         if self._thread is not threading.current_thread():  # a finalizer may run on the manager thread
             self._thread.join()
-        if first and self._thread is not threading.current_thread():
-            self._wake_writer.close()
 
     # -- the manager thread -----------------------------------------------------------------------
 
@@ -152,6 +154,8 @@ class WorkerPool:
                 if job is not None:
                     _fail(job[0], WorkerDied(worker.process.pid, None, stopped=True))
         finally:
+            with self._lock:  # no _wake() can write on it any more
+                self._wake_writer.close()
             self._wake_reader.close()
 
     def _step(self) -> bool:
@@ -287,3 +291,14 @@ def _copy(error: WorkerDied) -> WorkerDied:
     copy = WorkerDied(error.pid, error.exit_code, started=error.started, stopped=error.stopped)
     copy.__cause__ = error.__cause__
     return copy
+
+
+def _stop_live_pools() -> None:
+    # multiprocessing's own exit handler joins every non-daemonic child (workers must not be
+    # daemonic: those cannot start processes of their own), so stop the workers first.
+    # Registered after importing multiprocessing.util (which registers that handler), it runs before it.
+    for pool in list(_live):
+        pool.shutdown()
+
+
+atexit.register(_stop_live_pools)
