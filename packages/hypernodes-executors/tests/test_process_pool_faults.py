@@ -289,7 +289,7 @@ def test_an_executor_never_closed_is_released_when_garbage_collected() -> None:
     names = [_use_and_drop() for _ in range(5)]
     gc.collect()
     alive = [thread.name for thread in threading.enumerate() if thread.name in names]
-    assert alive == []  # every pump thread stopped
+    assert alive == []  # every pool thread stopped
     assert set(multiprocessing.active_children()) <= before_children  # every worker stopped
     assert _open_fds() <= before_fds  # and every pipe closed
 
