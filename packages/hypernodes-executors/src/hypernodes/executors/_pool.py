@@ -90,7 +90,7 @@ class WorkerPool:
         self._workers: list[_Worker] = []  # written by the manager (and __init__) under _lock
         self._closing = False
         self._killing = False
-        self._broken: WorkerDied | None = None  # a worker died while starting: every task fails
+        self._broken: tuple[int | None, int | None] | None = None  # (pid, exit code) of a worker that died starting
         self._woken = False
         self._lock = threading.Lock()  # guards _pending, _workers, _closing, _killing, _broken, _woken
         self._wake_reader, self._wake_writer = context.Pipe(duplex=False)
@@ -110,8 +110,8 @@ class WorkerPool:
         with self._lock:
             if self._closing:
                 raise RuntimeError("cannot schedule new tasks after the worker pool was shut down")
-            if self._broken is not None:
-                future.set_exception(_copy(self._broken))
+            if self._broken is not None:  # fail at once: the workers cannot start
+                future.set_exception(WorkerDied(*self._broken, started=False))
                 return future
             self._pending.append((future, task))
             self._wake()
@@ -143,16 +143,13 @@ class WorkerPool:
         try:
             while self._step():
                 pass
-        except BaseException as exc:  # never leave a future waiting on a thread that is gone
+        except BaseException:  # never leave a future waiting on a thread that is gone
             logger.exception("the worker pool of %s failed; its tasks fail with it", self._owner)
-            self._break(WorkerDied(None, None, stopped=True), exc)
-            with self._lock:
-                workers = list(self._workers)
-            for worker in workers:
+            self._break(None, None)
+            for worker in list(self._workers):
                 worker.process.kill()
-                job, worker.task = worker.task, None
-                if job is not None:
-                    _fail(job[0], WorkerDied(worker.process.pid, None, stopped=True))
+                if worker.task is not None:
+                    _fail(worker.task[0], WorkerDied(worker.process.pid, None, stopped=True))
         finally:
             with self._lock:  # no _wake() can write on it any more
                 self._wake_writer.close()
@@ -251,21 +248,20 @@ class WorkerPool:
             _fail(job[0], WorkerDied(pid, code, started=worker.ready, stopped=killing))
         if not worker.ready and not closing:
             logger.warning("worker process %s of %s died while starting (exit code %s)", pid, self._owner, code)
-            self._break(WorkerDied(pid, code, started=False), None)
+            self._break(pid, code)
         elif replace:
             started = self._start_worker()
             with self._lock:
                 self._workers.append(started)
 
-    def _break(self, error: WorkerDied, cause: BaseException | None) -> None:
-        """Fail every queued task (and every later one) with `error`."""
-        error.__cause__ = cause
+    def _break(self, pid: int | None, code: int | None) -> None:
+        """Fail every queued task, and every later one: worker `pid` died while starting."""
         with self._lock:
-            self._broken = self._broken or error
+            self._broken = self._broken or (pid, code)
             pending = list(self._pending)
             self._pending.clear()
         for future, _task in pending:
-            _fail(future, _copy(error))
+            _fail(future, WorkerDied(pid, code, started=False))
 
     def _start_worker(self) -> _Worker:
         ours, theirs = self._context.Pipe(duplex=True)
@@ -285,12 +281,6 @@ class WorkerPool:
 def _fail(future: Future[bytes], error: BaseException) -> None:
     if future.running() or future.set_running_or_notify_cancel():
         future.set_exception(error)
-
-
-def _copy(error: WorkerDied) -> WorkerDied:
-    copy = WorkerDied(error.pid, error.exit_code, started=error.started, stopped=error.stopped)
-    copy.__cause__ = error.__cause__
-    return copy
 
 
 def _stop_live_pools() -> None:
