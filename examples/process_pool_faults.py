@@ -4,7 +4,8 @@ Run: ``uv run python examples/process_pool_faults.py``. It shows, with real proc
 
 1. a worker that dies (here ``os._exit``) on one item: the error names the items it held;
 2. a sync node that hangs past its timeout: ``NodeTimeoutError``, and the worker that still
-   runs the hung call is replaced (killed), so the call really stops;
+   runs the hung call is killed as soon as its chunk answers (so the call really stops) and
+   replaced, while the other worker goes on;
 3. the same executor keeps working after both.
 
 (A worker also never outlives the script: kill this script mid-map and its workers exit.)
@@ -13,8 +14,10 @@ Run: ``uv run python examples/process_pool_faults.py``. It shows, with real proc
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 import threading
+from pathlib import Path
 
 from hypernodes import NodeTimeoutError, Pipeline, RuntimeConfig, WorkerCrashedError, node
 from hypernodes.executors import ProcessPoolExecutor
@@ -28,19 +31,24 @@ def check(x: int) -> int:
 
 
 @node(output_name="answer")
-def slow_lookup(x: int) -> int:
+def slow_lookup(x: int, folder: str) -> int:
+    Path(folder, f"{os.getpid()}.pid").touch()
     if x == 3:
+        Path(folder, "hung").write_text(str(os.getpid()))
         threading.Event().wait()  # hangs: only stopping its process stops it
     return x * 10
 
 
-@node(output_name="pid")
-def worker_pid(x: int) -> int:
-    return os.getpid()
+def is_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def main() -> None:
-    with ProcessPoolExecutor(max_workers=2, chunksize=10) as executor:
+    with ProcessPoolExecutor(max_workers=2, chunksize=10) as executor, tempfile.TemporaryDirectory() as folder:
         config = RuntimeConfig(executor=executor)
         try:
             Pipeline(nodes=[check], name="checks").map(inputs={"x": list(range(100))}, map_over="x", config=config)
@@ -48,17 +56,19 @@ def main() -> None:
             print("1.", textwrap.fill(f"{type(error).__name__}: {error}", 100, subsequent_indent="   "))
             print(f"   first item of the chunk the dead worker held: {error.item_index}")
 
-        before = set(Pipeline(nodes=[worker_pid]).map(inputs={"x": [1, 2]}, map_over="x", config=config)["pid"])
+        lookups = Pipeline(nodes=[slow_lookup], name="lookups")
         try:
-            Pipeline(nodes=[slow_lookup], name="lookups").map(
-                inputs={"x": [1, 2, 3]}, map_over="x", config=config.replace(timeout=1.0)
+            lookups.map(  # two chunks: items 0-9 (3 hangs) and 10-19, on the two workers
+                inputs={"x": list(range(20)), "folder": folder}, map_over="x", config=config.replace(timeout=1.0)
             )
         except NodeTimeoutError as error:
             print("2.", textwrap.fill(f"{type(error).__name__}: {error}", 100, subsequent_indent="   "))
-        after = set(Pipeline(nodes=[worker_pid]).map(inputs={"x": [1, 2]}, map_over="x", config=config)["pid"])
-        print(f"   workers before {sorted(before)}, after {sorted(after)}: replaced = {not before & after}")
+        hung = int(Path(folder, "hung").read_text())
+        others = [int(path.stem) for path in Path(folder).glob("*.pid") if int(path.stem) != hung]
+        print(f"   the worker of the hung call (pid {hung}) was killed: {not is_alive(hung)}")
+        print(f"   the other worker is still alive: {all(is_alive(pid) for pid in others)}")
 
-        out = Pipeline(nodes=[slow_lookup]).map(inputs={"x": [1, 2]}, map_over="x", config=config)
+        out = lookups.map(inputs={"x": [1, 2], "folder": folder}, map_over="x", config=config)
         print(f"3. the executor still works: {out}")
 
 

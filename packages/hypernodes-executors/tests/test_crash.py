@@ -1,4 +1,4 @@
-"""How a broken pool is described, from what the caller knew when it broke (no processes needed)."""
+"""How a dead pool worker is described, from what the caller knew when it died (no processes needed)."""
 
 from __future__ import annotations
 
@@ -7,46 +7,42 @@ from typing import Any
 
 from hypernodes.executors._crash import Crash, describe
 
-TERMINATED = -signal.SIGTERM  # how concurrent.futures stops the survivors
-
 
 def _crash(**fields: Any) -> Crash:
     base: dict[str, Any] = {
         "owner": "ProcessPoolExecutor(max_workers=2)",
         "pipeline": "p",
-        "channel": 7,
-        "chunks": {0: 10, 10: 20, 20: 30},
-        "exit_codes": {},
-        "holders": {},
+        "start": 10,
+        "stop": 20,
+        "pid": 11,
+        "exit_code": -signal.SIGKILL,
     }
     return Crash(**{**base, **fields})
 
 
-def test_names_the_chunk_of_the_dead_worker_not_the_survivors() -> None:
-    error = describe(_crash(exit_codes={11: -signal.SIGKILL, 12: TERMINATED}, holders={11: (7, 10), 12: (7, 20)}))
-    assert "died while running map items 10-19 (pid 11, killed by SIGKILL)" in str(error)
+def test_names_the_chunk_the_dead_worker_held_and_why_it_died() -> None:
+    error = describe(_crash())
+    assert "died while running map items 10-19 (pid 11, killed by SIGKILL) of pipeline 'p'" in str(error)
     assert "out of memory" in str(error)
+    assert "a rerun computes only the items that did not finish" in str(error)
+    assert "chunksize=1 names the very item" in str(error)
     assert error.item_index == 10
 
 
-def test_names_every_candidate_when_all_died_alike() -> None:
-    error = describe(_crash(exit_codes={11: TERMINATED, 12: TERMINATED}, holders={11: (7, 10), 12: (7, 0)}))
-    assert "map items 0-9 (pid 12, killed by SIGTERM) and map items 10-19 (pid 11" in str(error)
-
-
-def test_a_worker_that_died_after_finishing_its_chunk_is_not_blamed_for_it() -> None:
-    error = describe(_crash(exit_codes={11: 3}, holders={11: (7, 10)}, answered=frozenset({10})))
-    assert "after it finished map items 10-19" in str(error)
-    assert "which items it held is unknown" in str(error)
+def test_names_one_item_and_a_run() -> None:
+    assert "died while running map item 10 (pid 11, exit code 3)" in str(describe(_crash(stop=11, exit_code=3)))
+    error = describe(_crash(start=0, stop=None, exit_code=-signal.SIGSEGV))
+    assert "died while running the run (pid 11, killed by SIGSEGV)" in str(error)
+    assert "native code" in str(error)
     assert error.item_index is None
 
 
-def test_a_worker_of_another_map_is_named_as_such() -> None:
-    error = describe(_crash(exit_codes={11: 3}, holders={11: (8, 0)}))
-    assert "died while running another map" in str(error)
-
-
-def test_a_worker_that_never_took_a_chunk_died_while_starting() -> None:
-    error = describe(_crash(exit_codes={11: 1}))
+def test_a_worker_that_never_started_died_while_starting() -> None:
+    error = describe(_crash(started=False, exit_code=1))
     assert "died while starting, before it ran any item of pipeline 'p' (exit code 1)" in str(error)
     assert '`if __name__ == "__main__":`' in str(error)
+
+
+def test_workers_stopped_by_the_executor_are_not_called_a_crash() -> None:
+    error = describe(_crash(stopped=True, pid=None, exit_code=None))
+    assert "were stopped while map items 10-19 of pipeline 'p' was waiting or running" in str(error)

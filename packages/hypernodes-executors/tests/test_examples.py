@@ -24,7 +24,8 @@ def test_composite_executor_example_runs_and_reports_its_speed_up() -> None:
 def test_process_pool_faults_example_shows_each_fault_handled() -> None:
     stdout = _run_example("process_pool_faults.py").stdout
     assert "died while running map items 30-39" in stdout
-    assert "replaced = True" in stdout
+    assert ") was killed: True" in stdout
+    assert "the other worker is still alive: True" in stdout
     assert "the executor still works: {'answer': [10, 20]}" in stdout
 
 

@@ -167,6 +167,60 @@ def test_a_dead_run_says_it_was_a_run() -> None:
         Pipeline(nodes=[exit_on_37], name="p").run(inputs={"x": 37}, config=RuntimeConfig(executor=executor))
 
 
+@node(output_name="pid")
+def wait_for_go(x: int, folder: str) -> int:
+    Path(folder, "started").touch()
+    _eventually(lambda: Path(folder, "go").exists(), "the test let the item finish")
+    return os.getpid()
+
+
+def test_a_dead_worker_fails_only_its_own_map_and_the_other_worker_goes_on(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(max_workers=2) as executor:
+        config = RuntimeConfig(executor=executor)
+        box: list[object] = []
+        waiting = Pipeline(nodes=[wait_for_go])
+        inputs = {"x": [1], "folder": str(tmp_path)}
+        other = threading.Thread(target=lambda: box.append(waiting.map(inputs=inputs, map_over="x", config=config)))
+        other.start()
+        try:
+            _eventually(lambda: (tmp_path / "started").exists(), "the other map's item started")
+            with pytest.raises(WorkerCrashedError, match=r"died while running map item 0 \(pid \d+, exit code 3\)"):
+                Pipeline(nodes=[exit_on_37], name="p").map(inputs={"x": [37]}, map_over="x", config=config)
+        finally:
+            (tmp_path / "go").touch()
+            other.join(DEADLINE)
+        assert len(box) == 1 and isinstance(box[0], dict)  # the other map returned its result
+        survivor = box[0]["pid"][0]
+        assert not _is_gone(survivor)  # its worker was not stopped with the dead one
+        out = Pipeline(nodes=[worker_pid]).map(inputs={"x": [1, 2]}, map_over="x", config=config)
+        assert len(out["pid"]) == 2  # a new worker replaced the dead one
+
+
+def test_a_script_that_never_closes_its_executor_exits(tmp_path: Path) -> None:
+    script = _script(
+        tmp_path,
+        """
+        import weakref
+        weakref.finalize(object.__new__(type("Early", (), {})), print)  # an exit hook registered early
+        from hypernodes import Pipeline, RuntimeConfig, node
+        from hypernodes.executors import ProcessPoolExecutor
+
+        @node(output_name="y")
+        def inc(x: int) -> int:
+            return x + 1
+
+        EXECUTOR = ProcessPoolExecutor(max_workers=2)  # a module global: alive until the interpreter exits
+
+        if __name__ == "__main__":
+            config = RuntimeConfig(executor=EXECUTOR)
+            print(Pipeline(nodes=[inc]).map(inputs={"x": [1, 2]}, map_over="x", config=config))
+        """,
+    )
+    done = subprocess.run([sys.executable, str(script)], cwd=tmp_path, capture_output=True, text=True, timeout=DEADLINE)
+    assert done.returncode == 0, done.stderr
+    assert "{'y': [2, 3]}" in done.stdout
+
+
 # -- many small chunks ------------------------------------------------------------------------------
 
 
@@ -235,7 +289,7 @@ def test_an_executor_never_closed_is_released_when_garbage_collected() -> None:
     names = [_use_and_drop() for _ in range(5)]
     gc.collect()
     alive = [thread.name for thread in threading.enumerate() if thread.name in names]
-    assert alive == []  # every pump thread stopped
+    assert alive == []  # every pool thread stopped
     assert set(multiprocessing.active_children()) <= before_children  # every worker stopped
     assert _open_fds() <= before_fds  # and every pipe closed
 
@@ -245,17 +299,58 @@ def test_an_executor_never_closed_is_released_when_garbage_collected() -> None:
 
 @node(output_name="y")
 def hang_once(x: int, folder: str) -> int:
-    """Item 0 hangs on its first call (until its worker is stopped); every other call returns."""
-    Path(folder, f"{os.getpid()}.pid").touch()
-    first = Path(folder, f"called-{x}")
-    if x == 0 and not first.exists():
-        first.touch()
-        threading.Event().wait()
+    """Item 0 hangs on its first call (until its worker is stopped); every other call returns.
+
+    The hung call writes its worker's pid to ``hung``; if it ever got past the hang (its
+    worker was not stopped), it would write ``escaped`` once the test writes ``release``.
+    """
+    here = Path(folder)
+    (here / f"{os.getpid()}.pid").touch()
+    if x == 0 and not (here / "hung").exists():
+        (here / "hung").write_text(str(os.getpid()))
+        _eventually(lambda: (here / "release").exists(), "the test released the hung call")
+        (here / "escaped").touch()
     return x
 
 
 def _worker_pids(folder: Path) -> list[int]:
     return [int(path.stem) for path in folder.glob("*.pid")]
+
+
+def _hung_worker(folder: Path) -> int:
+    return int((folder / "hung").read_text())
+
+
+@node(output_name="z")
+def late_items_wait_for_the_kill(y: int, folder: str) -> int:
+    """Items from 10 on wait until the worker of the hung call is gone: it must go while the map runs."""
+    here = Path(folder)
+    if y >= 10:
+        _eventually(lambda: (here / "hung").exists() and _is_gone(_hung_worker(here)), "the hung worker was killed")
+    (here / f"item-{y}-{os.getpid()}").touch()
+    return y
+
+
+def _pids_by_item(folder: Path) -> dict[int, int]:
+    return {int(path.name.split("-")[1]): int(path.name.split("-")[2]) for path in folder.glob("item-*")}
+
+
+def test_the_worker_of_a_call_that_overran_its_timeout_is_killed_while_the_map_goes_on(tmp_path: Path) -> None:
+    overrun = hang_once.with_config(timeout=0.5, retries=1)  # the retry returns: the map succeeds
+    with ProcessPoolExecutor(max_workers=2, chunksize=1) as executor:
+        config = RuntimeConfig(executor=executor)  # the pipeline's: a call-site config would override the node's
+        p = Pipeline(nodes=[overrun, late_items_wait_for_the_kill], name="p", config=config)
+        out = p.map(inputs={"x": list(range(20)), "folder": str(tmp_path)}, map_over="x")
+        assert out == {"y": list(range(20)), "z": list(range(20))}
+        hung = _hung_worker(tmp_path)
+        assert _is_gone(hung)  # killed during the map: items 10-19 waited for it
+        (tmp_path / "release").touch()
+        assert not (tmp_path / "escaped").exists()  # the hung call stopped with its process
+        other = _pids_by_item(tmp_path)[1]  # item 1 went to the other worker while item 0 hung
+        assert other != hung and not _is_gone(other)  # the other worker was not disturbed
+        again = Pipeline(nodes=[worker_pid]).map(inputs={"x": list(range(8))}, map_over="x", config=config)
+        assert hung not in again["pid"] and not any(_is_gone(pid) for pid in again["pid"])
+        assert not _is_gone(other)
 
 
 def test_a_worker_whose_node_overran_its_timeout_is_replaced(tmp_path: Path) -> None:
@@ -264,28 +359,23 @@ def test_a_worker_whose_node_overran_its_timeout_is_replaced(tmp_path: Path) -> 
         config = RuntimeConfig(executor=executor, timeout=0.5)
         with pytest.raises(NodeTimeoutError, match="'hang_once'"):
             p.map(inputs={"x": [0, 1], "folder": str(tmp_path)}, map_over="x", config=config)
-        first = _worker_pids(tmp_path)
-        _eventually(lambda: all(_is_gone(pid) for pid in first), "the worker running the hung call was killed")
+        hung = _hung_worker(tmp_path)
+        assert _is_gone(hung)  # killed before the map raised
         for path in tmp_path.glob("*.pid"):
             path.unlink()
         out = p.map(inputs={"x": [2, 3], "folder": str(tmp_path)}, map_over="x", config=config)
         assert out == {"y": [2, 3]}
-        assert not set(_worker_pids(tmp_path)) & set(first)  # served by new workers
+        assert hung not in _worker_pids(tmp_path)  # served by the worker that replaced it (and the other one)
 
 
-def test_a_call_retried_after_a_timeout_succeeds_and_its_worker_is_replaced_afterwards(tmp_path: Path) -> None:
+def test_a_call_retried_after_a_timeout_succeeds_and_its_worker_is_replaced(tmp_path: Path) -> None:
     p = Pipeline(nodes=[hang_once], name="p")
     with ProcessPoolExecutor(max_workers=1) as executor:
         config = RuntimeConfig(executor=executor, timeout=0.5, retries=1)
         assert p.map(inputs={"x": [0, 1], "folder": str(tmp_path)}, map_over="x", config=config) == {"y": [0, 1]}
-        first = _worker_pids(tmp_path)
-        _eventually(
-            lambda: all(_is_gone(pid) for pid in first), "the worker still running the abandoned call was killed"
-        )
-        assert (
-            Pipeline(nodes=[worker_pid]).run(inputs={"x": 1}, config=RuntimeConfig(executor=executor))["pid"]
-            not in first
-        )
+        hung = _hung_worker(tmp_path)
+        assert _is_gone(hung)
+        assert Pipeline(nodes=[worker_pid]).run(inputs={"x": 1}, config=RuntimeConfig(executor=executor))["pid"] != hung
 
 
 # -- a script without the __main__ guard ------------------------------------------------------------

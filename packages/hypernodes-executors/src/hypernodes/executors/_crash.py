@@ -1,11 +1,10 @@
-"""Say which items a dead pool worker held, and why it died, when it can be told (private).
+"""Say which items a dead pool worker held, and why it died (private).
 
-When a worker process dies, ``concurrent.futures`` breaks the whole pool and fails every
-pending task alike. The caller knows more: each worker announced the chunk it took (see
-:mod:`hypernodes.executors._events`), and the worker's exit code says how it ended. A worker
-that died before it took any chunk died while starting; the usual cause is a script that
-runs a pipeline at import time, without ``if __name__ == "__main__":``, which every spawned
-worker re-imports.
+Each worker of ``ProcessPoolExecutor`` holds one task at a time (see
+:mod:`hypernodes.executors._pool`), so when one dies the caller knows exactly which chunk it
+held, and its exit code says how it ended. A worker that died before it was ready died while
+starting; the usual cause is a script that runs a pipeline at import time, without
+``if __name__ == "__main__":``, which every spawned worker re-imports.
 """
 
 from __future__ import annotations
@@ -13,8 +12,6 @@ from __future__ import annotations
 import ast
 import signal
 import sys
-from collections.abc import Mapping
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from types import FrameType
 
@@ -22,68 +19,60 @@ from hypernodes import WorkerCrashedError
 
 __all__ = ["Crash", "describe"]
 
-_TERMINATED = -signal.SIGTERM  # how concurrent.futures stops the workers that survived the crash
-
 
 @dataclass(frozen=True, kw_only=True, slots=True)
 class Crash:
-    """What the caller knows when its pool broke.
+    """What the caller knows about a worker that died holding one of its chunks.
 
     Attributes:
         owner: The executor's repr.
         pipeline: The pipeline's name.
-        channel: The channel of the map (or run) that asks.
-        chunks: That map's chunks, first item -> stop (None: a run).
-        exit_codes: The exit code of each worker that had ended, by pid (negative: a signal).
-        holders: For each worker pid, the ``(channel, first item)`` of the last chunk it took.
-        answered: The first items of that map's chunks whose answers arrived.
+        start: The first item of the chunk the worker held.
+        stop: The end of that chunk (None: a run, not a map).
+        pid: The worker's pid (None: unknown).
+        exit_code: Its exit code, negative for a signal (None: unknown).
+        started: Whether the worker had started (False: it died while starting).
+        stopped: Whether the executor stopped it (closed, or Ctrl-C in another map).
     """
 
     owner: str
     pipeline: str
-    channel: int
-    chunks: Mapping[int, int | None]
-    exit_codes: Mapping[int, int]
-    holders: Mapping[int, tuple[int, int]]
-    answered: AbstractSet[int] = frozenset()
+    start: int
+    stop: int | None
+    pid: int | None
+    exit_code: int | None
+    started: bool = True
+    stopped: bool = False
 
 
 def describe(crash: Crash) -> WorkerCrashedError:
-    """Return the error naming the items the dead worker(s) held, the cause and a fix."""
-    culprits = {pid: code for pid, code in crash.exit_codes.items() if code != _TERMINATED} or dict(crash.exit_codes)
-    ours: list[tuple[int, int]] = []  # (first item, pid) of the chunks the dead workers held
-    between: list[tuple[int, int]] = []  # (first item, pid) of chunks they finished before dying
-    for pid in culprits:
-        channel, start = crash.holders.get(pid, (None, 0))
-        if channel == crash.channel:
-            (between if start in crash.answered else ours).append((start, pid))
-    ours.sort()
-    restart = "The pool is restarted on next use."
-    if ours:
-        parts = [f"{_what(start, crash.chunks.get(start))} (pid {pid}, {_how(culprits[pid])})" for start, pid in ours]
+    """Return the error naming the items the dead worker held, the cause and a fix."""
+    what = _what(crash.start, crash.stop)
+    how = "exit code unknown" if crash.exit_code is None else _how(crash.exit_code)
+    if crash.stopped:
         return WorkerCrashedError(
-            f"a worker process of {crash.owner} died while running {' and '.join(parts)} of pipeline "
-            f"{crash.pipeline!r}: {_cause(culprits[ours[0][1]])}. {restart} Lower max_workers or chunksize "
-            "if memory is short; chunksize=1 names the very item.",
-            item_index=None if crash.chunks.get(ours[0][0]) is None else ours[0][0],
+            f"the worker processes of {crash.owner} were stopped while {what} of pipeline {crash.pipeline!r} "
+            "was waiting or running: the executor was closed, or Ctrl-C stopped another map on it. Run it again "
+            "(items that finished are in the cache, if the config has one)."
         )
-    if between:
-        start, pid = min(between)
-        return WorkerCrashedError(
-            f"a worker process of {crash.owner} (pid {pid}, {_how(culprits[pid])}) died between chunks of pipeline "
-            f"{crash.pipeline!r}, after it finished {_what(start, crash.chunks.get(start))} and before it announced "
-            f"its next chunk, so which items it held is unknown: {_cause(culprits[pid])}. {restart}"
-        )
-    if any(pid in crash.holders for pid in culprits):
-        return WorkerCrashedError(
-            f"a worker process of {crash.owner} died while running another map (or run) on this executor, and "
-            f"the work of pipeline {crash.pipeline!r} was lost with the pool. {restart}"
-        )
-    codes = ", ".join(sorted({_how(code) for code in culprits.values()})) or "exit code unknown"
+    if not crash.started:
+        return _died_while_starting(crash, how)
+    item_index = None if crash.stop is None else crash.start
+    return WorkerCrashedError(
+        f"a worker process of {crash.owner} died while running {what} (pid {crash.pid}, {how}) of pipeline "
+        f"{crash.pipeline!r}: {_cause(crash.exit_code)}. A new worker replaces it; the chunks of "
+        "this map not started were cancelled, and those running on other workers finished first (with a "
+        "cache in the config, a rerun computes only the items that did not finish). Lower max_workers or "
+        "chunksize if memory is short; chunksize=1 names the very item.",
+        item_index=item_index,
+    )
+
+
+def _died_while_starting(crash: Crash, how: str) -> WorkerCrashedError:
     script = _unguarded_script()
     if script is not None:
         return WorkerCrashedError(
-            f"the worker processes of {crash.owner} died while starting ({codes}): the script {script} runs "
+            f"the worker processes of {crash.owner} died while starting ({how}): the script {script} runs "
             f"pipeline {crash.pipeline!r} when it is imported, and every worker process re-imports it (the "
             "'spawn' and 'forkserver' start methods do), so each worker tried to start a pool of its own and "
             "failed ('An attempt has been made to start a new process before the current process has finished "
@@ -92,8 +81,9 @@ def describe(crash: Crash) -> WorkerCrashedError:
         )
     return WorkerCrashedError(
         f"a worker process of {crash.owner} died while starting, before it ran any item of pipeline "
-        f"{crash.pipeline!r} ({codes}); its error, if any, is on stderr. A script must guard the code that runs "
-        f'a pipeline with `if __name__ == "__main__":`, and what the workers import must import there. {restart}'
+        f"{crash.pipeline!r} ({how}); its error, if any, is on stderr. A script must guard the code that runs "
+        f'a pipeline with `if __name__ == "__main__":`, and what the workers import must import there. The '
+        "pool is restarted on next use."
     )
 
 
@@ -103,7 +93,9 @@ def _what(start: int, stop: int | None) -> str:
     return f"map item {start}" if stop == start + 1 else f"map items {start}-{stop - 1}"
 
 
-def _cause(code: int) -> str:
+def _cause(code: int | None) -> str:
+    if code is None:
+        return "why is unknown"
     if code == -signal.SIGKILL:
         return "it was killed (out of memory? the OOM killer sends SIGKILL)"
     if code in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGABRT, -signal.SIGILL):

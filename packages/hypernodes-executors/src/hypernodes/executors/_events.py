@@ -1,195 +1,108 @@
-"""The line from a pool's worker processes back to the caller, and the pump that reads it (private).
+"""What a pool worker tells the caller on its pipe, and the relay of callback events (private).
 
-Workers write messages on one pipe per pool, each tagged with the channel of the map (or
-run) it belongs to; a pump thread in the caller reads them as they come:
+Each worker of ``ProcessPoolExecutor`` has a duplex pipe of its own (see
+:mod:`hypernodes.executors._pool`): the caller sends tasks on it, and the worker writes back
 
-* ``START`` (pid, first item): a worker took a chunk. When a worker dies, the caller knows
-  which items it held.
-* ``EVENT`` (bytes): a callback event, handed to the core ``EventReceiver`` of the channel,
-  which replays it into the callbacks of the level it came from, so progress bars advance per
-  item, live.
-* ``END`` (tainted): a chunk sent all its events, so the caller can wait until every event
-  of a map was replayed before the map returns (``on_map_end`` fires after the last
-  ``on_map_item_end``). *Tainted* says the worker still runs a call that overran its timeout.
+* ``READY``: it started and waits for tasks. A worker that dies before it is ready died while
+  starting (a script without ``if __name__ == "__main__":``, see ``_crash``).
+* ``EVENT`` (channel, bytes): a callback event of the map (or run) `channel`, handed to that
+  channel's core ``EventReceiver`` as it arrives, so progress bars advance per item, live.
+* ``ANSWER`` (tainted, bytes): the answer of its task. *Tainted* says the worker still runs a
+  call that overran its timeout, so the caller kills it.
 
-Writes are synchronous (no feeder thread, unlike ``multiprocessing.Queue``), so a message is
-in the pipe before the worker goes on: a worker that dies right after announcing a chunk has
-announced it. A lock shared by the workers keeps messages whole. The pump reads until every
-writer is gone (end of file) or it is stopped; a callback that raises, even ``SystemExit``,
-is reported and the pump goes on.
+The caller reads each worker's messages in the order they were written, so every event of a
+task is replayed before its answer is read: ``on_map_end`` fires after the last
+``on_map_item_end`` with no extra wait. Writes are synchronous (no feeder thread), so what a
+worker wrote before it died is read. No lock is shared between workers: a worker killed in the
+middle of a message garbles only its own pipe, which the caller discards with it. A callback
+that raises, even ``SystemExit``, is reported and the relay goes on.
 """
 
 from __future__ import annotations
 
 import itertools
-import logging
-import os
 import struct
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from multiprocessing.connection import Connection
-    from multiprocessing.context import BaseContext
 
     from hypernodes.executor import EventReceiver
 
-__all__ = ["EVENT", "START", "Channel", "EventPump", "EventWriter", "open_line"]
+__all__ = ["ANSWER", "EVENT", "READY", "Relay", "WorkerLine", "parse"]
 
-logger = logging.getLogger(__name__)
-
-START, EVENT, END = 0, 1, 2
-_HEADER = struct.Struct("!qBqq")  # channel, kind, pid, number (START: first item; END: tainted)
-_POLL = 0.1  # seconds between checks for stop() while the line is idle
+READY, EVENT, ANSWER = 0, 1, 2
+_HEADER = struct.Struct("!Bq")  # kind, number (EVENT: the channel; ANSWER: tainted)
 
 
-class EventWriter:
-    """The workers' end of the line (pickled into each worker when it starts)."""
+class WorkerLine:
+    """A worker's end of its pipe; several threads of the worker may send at once."""
 
     __slots__ = ("_connection", "_lock")
 
-    def __init__(self, connection: Connection, lock: Any) -> None:
+    def __init__(self, connection: Connection) -> None:
         self._connection = connection
-        self._lock = lock  # a multiprocessing Lock: guards the pipe across processes and threads
+        self._lock = threading.Lock()  # keeps each message whole when several threads send events
 
-    def send(self, channel: int, kind: int, number: int = 0, blob: bytes = b"") -> None:
+    def send(self, kind: int, number: int = 0, blob: bytes = b"") -> None:
         """Write one message; it is in the pipe when this returns.
 
         Raises:
             OSError: The caller's end is closed (the caller died).
         """
-        message = _HEADER.pack(channel, kind, os.getpid(), number) + blob
+        message = _HEADER.pack(kind, number) + blob
         with self._lock:
             self._connection.send_bytes(message)
 
-    def close(self) -> None:
-        """Close this process's copy of the writing end."""
-        self._connection.close()
 
-    def __getstate__(self) -> tuple[Connection, Any]:
-        return self._connection, self._lock
-
-    def __setstate__(self, state: tuple[Connection, Any]) -> None:
-        self._connection, self._lock = state
+def parse(message: bytes) -> tuple[int, int, bytes]:
+    """Return the kind, the number and the body of a message a worker sent."""
+    kind, number = _HEADER.unpack_from(message)
+    return kind, number, message[_HEADER.size :]
 
 
-def open_line(context: BaseContext) -> tuple[Connection, EventWriter]:
-    """Return a new line's reading end (for an :class:`EventPump`) and writing end."""
-    reader, writer = context.Pipe(duplex=False)
-    return reader, EventWriter(writer, context.Lock())
+class Relay:
+    """The caller's table of open channels: which ``EventReceiver`` replays the events of each.
 
-
-class Channel:
-    """The messages of one map or run: where events are replayed, which chunks started and ended."""
-
-    __slots__ = ("_cond", "_ended", "id", "receiver")
-
-    def __init__(self, channel_id: int, receiver: EventReceiver) -> None:
-        self.id = channel_id
-        self.receiver = receiver
-        self._ended = 0
-        self._cond = threading.Condition(threading.Lock())  # guards _ended
-
-    @property
-    def wanted(self) -> bool:
-        """Whether workers send events on this channel (decided once the payload was encoded)."""
-        return self.receiver.wants_events
-
-    def chunk_ended(self) -> None:
-        """Count a chunk whose messages were all read."""
-        with self._cond:
-            self._ended += 1
-            self._cond.notify_all()
-
-    def wait_for_chunks(self, count: int, timeout: float) -> bool:
-        """Wait until `count` chunks ended; False if `timeout` seconds passed first."""
-        with self._cond:
-            return self._cond.wait_for(lambda: self._ended >= count, timeout)
-
-
-class EventPump:
-    """A caller thread reading the line of a pool's workers.
-
-    It holds nothing of the executor, so an executor that is never closed can still be
-    garbage-collected (and its pool released, see ``ProcessPoolExecutor``).
-
-    Attributes:
-        holders: For each worker pid, the ``(channel, first item)`` of the last chunk it took.
-        tainted: Whether some worker reported a call that overran its timeout and still runs.
+    It holds nothing of the executor (the receivers of finished maps are dropped), so an
+    executor that is never closed can still be garbage-collected.
     """
 
-    def __init__(self, reader: Connection, name: str) -> None:
-        self.holders: dict[int, tuple[int, int]] = {}
-        self.tainted = False
-        self._reader = reader
-        self._channels: dict[int, Channel] = {}
-        self._ids = itertools.count()
-        self._lock = threading.Lock()  # guards _channels and holders
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._pump, name=name, daemon=True)
-        self._thread.start()
+    __slots__ = ("_ids", "_lock", "_receivers")
 
-    def open(self, receiver: EventReceiver) -> Channel:
-        """Open a channel replaying into `receiver`."""
-        channel = Channel(next(self._ids), receiver)
+    def __init__(self) -> None:
+        self._receivers: dict[int, EventReceiver] = {}
+        self._ids = itertools.count()
+        self._lock = threading.Lock()  # guards _receivers
+
+    def open(self, receiver: EventReceiver) -> int:
+        """Open a channel replaying into `receiver`; return its id."""
+        channel = next(self._ids)
         with self._lock:
-            self._channels[channel.id] = channel
+            self._receivers[channel] = receiver
         return channel
 
-    def close_channel(self, channel: Channel) -> None:
+    def close(self, channel: int) -> None:
         """Stop replaying `channel` (late events are dropped)."""
         with self._lock:
-            self._channels.pop(channel.id, None)
+            self._receivers.pop(channel, None)
 
-    def stop(self) -> None:
-        """Read what is left in the line, then stop the thread and wait for it. Safe to call several times.
-
-        Close every writing end first (the workers gone, the caller's copy closed), so the
-        last messages are read and nothing blocks on a message a killed worker left half written.
-        """
-        self._stop.set()
-        if self._thread is not threading.current_thread():
-            self._thread.join()
-
-    def _pump(self) -> None:
-        reader = self._reader
-        try:
-            while True:
-                if not reader.poll(0 if self._stop.is_set() else _POLL):
-                    if self._stop.is_set():
-                        return  # stopped, and nothing is left to read
-                    continue
-                self._handle(reader.recv_bytes())
-        except (EOFError, OSError):  # every writer is gone, or the line was closed under us
-            return
-        finally:
-            reader.close()
-
-    def _handle(self, message: bytes) -> None:
-        channel_id, kind, pid, number = _HEADER.unpack_from(message)
+    def deliver(self, channel: int, blob: bytes) -> None:
+        """Replay one event of `channel` into its callbacks; never raises."""
         with self._lock:
-            if kind == START:
-                self.holders[pid] = (channel_id, number)
-            channel = self._channels.get(channel_id)
-        if kind == END:
-            if number:
-                self.tainted = True
-            if channel is not None:
-                channel.chunk_ended()
-        elif kind == EVENT and channel is not None:
-            try:
-                channel.receiver.receive(message[_HEADER.size :])
-            except BaseException as exc:
-                # Core's dispatcher already isolates Exception and SystemExit; what is left (a
-                # KeyboardInterrupt raised by a callback itself: signals never reach this thread)
-                # must not end the relay of every later map.
-                _report(exc)
-
-
-def _report(exc: BaseException) -> None:
-    warnings.warn(
-        f"replaying a callback event raised {type(exc).__name__}: {exc}; the map goes on without it",
-        RuntimeWarning,
-        stacklevel=2,
-    )
+            receiver = self._receivers.get(channel)
+        if receiver is None:
+            return
+        try:
+            receiver.receive(blob)
+        except BaseException as exc:
+            # Core's dispatcher already isolates Exception and SystemExit; what is left (a
+            # KeyboardInterrupt raised by a callback itself: signals never reach this thread)
+            # must not end the relay of every later map.
+            warnings.warn(
+                f"replaying a callback event raised {type(exc).__name__}: {exc}; the map goes on without it",
+                RuntimeWarning,
+                stacklevel=2,
+            )

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import concurrent.futures
 import logging
 import math
 import multiprocessing
-import multiprocessing.connection
 import os
 import queue
 import threading
 import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future
-from concurrent.futures.process import BrokenProcessPool
 from typing import TYPE_CHECKING, Any, Literal
 
 from typing_extensions import override
@@ -23,13 +20,12 @@ from hypernodes.executor import EventReceiver, RunPayload, run_batch, run_in_ord
 from hypernodes.executors import _scope
 from hypernodes.executors._base import LocalExecutor, positive_int
 from hypernodes.executors._crash import Crash, describe
-from hypernodes.executors._events import Channel, EventPump, open_line
+from hypernodes.executors._events import Relay
 from hypernodes.executors._interrupt import wait_slice
-from hypernodes.executors._process_worker import initialize, run_chunk
+from hypernodes.executors._pool import WorkerDied, WorkerPool
+from hypernodes.executors._process_worker import serve, task
 
 if TYPE_CHECKING:
-    from multiprocessing.process import BaseProcess
-
     from hypernodes.executor import MapRequest, Outputs, RunContext, RunRequest
 
 __all__ = ["ProcessPoolExecutor"]
@@ -37,8 +33,6 @@ __all__ = ["ProcessPoolExecutor"]
 logger = logging.getLogger(__name__)
 
 StartMethod = Literal["spawn", "forkserver"]
-
-_EVENT_GRACE = 30.0  # seconds to wait for the last events of finished chunks before giving up on them
 
 
 class ProcessPoolExecutor(LocalExecutor):
@@ -62,12 +56,16 @@ class ProcessPoolExecutor(LocalExecutor):
       run once per chunk through it, each item still cached on its own.
     * Work nested inside a worker (a nested pipeline or map with this same executor) runs
       inline in that worker: workers never submit to their own pool.
-    * A worker that dies (``os._exit``, killed by the OOM killer) raises
-      ``WorkerCrashedError`` naming the items it held; Ctrl-C stops the workers. The pool is
-      then restarted on next use.
-    * A worker still running a sync call that overran its ``timeout`` is killed (with its
-      pool) once the map ends: that is the only way to stop the call. Workers exit when the
-      caller dies. An executor never closed is released when it is garbage-collected.
+    * A worker that dies (``os._exit``, a segfault, the OOM killer) fails the chunk it held:
+      ``WorkerCrashedError`` names those items, its pid and exit code. As after a node's
+      error, the map stops: chunks not started are cancelled, chunks running on other
+      workers finish (and are cached, with a cache), then the error is raised. A new worker
+      replaces the dead one; other maps on the executor go on. Ctrl-C kills the workers, and
+      the pool is restarted on next use.
+    * A worker still running a sync call that overran its ``timeout`` is killed as soon as
+      its chunk's answer is read, and replaced: that is the only way to stop the call. The
+      other workers, and the other chunks of the map, go on. Workers exit when the caller
+      dies. An executor never closed is released when it is garbage-collected.
 
     Worker processes are started with `start_method` ``"spawn"`` (the default) or
     ``"forkserver"``, never ``"fork"``, which is unsafe once the parent runs threads. As with
@@ -95,7 +93,7 @@ class ProcessPoolExecutor(LocalExecutor):
             )
         self.start_method: StartMethod = start_method
         self._runtime: _Runtime | None = None
-        self._lock = threading.Lock()  # guards _runtime and each runtime's users
+        self._lock = threading.Lock()  # guards _runtime
 
     @override
     def run_pipeline(self, request: RunRequest) -> Outputs:
@@ -137,29 +135,28 @@ class ProcessPoolExecutor(LocalExecutor):
     ) -> list[Outputs]:
         runtime = self._acquire_runtime()
         receiver = EventReceiver(ctx)
-        channel = runtime.pump.open(receiver)
+        channel = runtime.relay.open(receiver)
         try:
             shared = payload.encode(receiver)
-            wants_events = channel.wanted
+            wants_events = receiver.wants_events
             futures: dict[Future[bytes], tuple[int, int | None]] = {}
             completed: queue.SimpleQueue[Future[bytes]] = queue.SimpleQueue()  # futures as they end: linear
             try:
                 for start, stop in chunks:
                     blob = payload.encode_items(start, stop) if payload.is_map else None
-                    future = runtime.pool.submit(run_chunk, self._key, channel.id, wants_events, shared, blob, start)
+                    future = runtime.pool.submit(task(self._key, channel, wants_events, shared, blob, start))
                     futures[future] = (start, stop)
                     future.add_done_callback(completed.put)
-            except BrokenProcessPool as exc:  # a worker died while the later chunks were being sent
-                raise self._crashed(runtime, payload, channel, futures) from exc
             except BaseException as exc:
                 # Pickling many chunks takes a while, and the first ones already run meanwhile.
+                for future in futures:
+                    future.cancel()
                 if not isinstance(exc, Exception):  # Ctrl-C: stop them, as _collect would
                     self._discard(runtime)
                 raise
-            return self._collect(runtime, payload, futures, completed, channel)
+            return self._collect(runtime, payload, futures, completed)
         finally:
-            runtime.pump.close_channel(channel)
-            self._release(runtime)
+            runtime.relay.close(channel)
 
     def _collect(
         self,
@@ -167,62 +164,46 @@ class ProcessPoolExecutor(LocalExecutor):
         payload: RunPayload,
         futures: dict[Future[bytes], tuple[int, int | None]],
         completed: queue.SimpleQueue[Future[bytes]],
-        channel: Channel,
     ) -> list[Outputs]:
         results: list[Any] = [None] * (len(payload.items) if payload.items is not None else 1)
         error: BaseException | None = None
-        ran = 0  # chunks a worker ran (each ends with an END message)
         try:
             for _ in range(len(futures)):  # each future is put on `completed` exactly once
                 future = _next_completed(completed)
                 if future.cancelled():
                     continue
-                start, _stop = futures[future]
+                start, stop = futures[future]
                 try:
-                    answer = future.result()
-                except BrokenProcessPool as exc:
-                    raise self._crashed(runtime, payload, channel, futures) from exc
-                ran += 1
-                try:
-                    outputs = payload.decode(answer, start)
+                    outputs = payload.decode(future.result(), start)
                 except Exception as exc:
+                    failure = self._crashed(runtime, payload, exc, start, stop) if isinstance(exc, WorkerDied) else exc
                     if error is None:  # stop: cancel the chunks not started, let the others finish
-                        error = exc
+                        error = failure
                         for other in futures:
                             other.cancel()
                     continue
                 results[start : start + len(outputs)] = outputs
-        except WorkerCrashedError:
-            raise
         except BaseException:  # Ctrl-C (or any other interruption): stop the workers now
             self._discard(runtime)
             raise
-        if not channel.wait_for_chunks(ran, _EVENT_GRACE) and channel.wanted:
-            logger.warning("some callback events of pipeline %r did not arrive from the workers", payload.pipeline.name)
         if error is not None:
             raise error
         return results
 
     def _crashed(
-        self,
-        runtime: _Runtime,
-        payload: RunPayload,
-        channel: Channel,
-        futures: Mapping[Future[bytes], tuple[int, int | None]],
+        self, runtime: _Runtime, payload: RunPayload, died: WorkerDied, start: int, stop: int | None
     ) -> WorkerCrashedError:
-        dead = runtime.dead_workers()  # before the survivors are killed, which would blur who died first
-        answered = {start for future, (start, _) in futures.items() if _answered(future)}
-        self._discard(runtime)  # every worker joined and the line read to its end: exit codes and holders are final
+        if not died.started:  # the workers cannot start: a new pool on next use (maybe fixed by then)
+            self._discard(runtime)
         crash = Crash(
             owner=repr(self),
             pipeline=payload.pipeline.name,
-            channel=channel.id,
-            chunks=dict(futures.values()),
-            exit_codes={
-                process.pid: process.exitcode for process in dead if process.pid and process.exitcode is not None
-            },
-            holders=dict(runtime.pump.holders),
-            answered=answered,
+            start=start,
+            stop=stop,
+            pid=died.pid,
+            exit_code=died.exit_code,
+            started=died.started,
+            stopped=died.stopped,
         )
         return describe(crash)
 
@@ -232,27 +213,13 @@ class ProcessPoolExecutor(LocalExecutor):
         with self._lock:
             runtime = self._runtime
             if runtime is None:
-                runtime = _Runtime(self.max_workers, self.start_method, f"hypernodes-events-{self._key[:8]}")
-                # Released when this executor is garbage-collected, if it is never closed: the pump
-                # thread and the pool hold nothing of the executor, so they cannot keep it alive.
+                name = f"hypernodes-events-{self._key[:8]}"
+                runtime = _Runtime(self.max_workers, self.start_method, name, repr(self))
+                # Released when this executor is garbage-collected, if it is never closed: the
+                # manager thread and the pool hold nothing of the executor, so cannot keep it alive.
                 runtime.finalizer = weakref.finalize(self, runtime.shutdown)
                 self._runtime = runtime
-            runtime.users += 1
             return runtime
-
-    def _release(self, runtime: _Runtime) -> None:
-        """End one map's use of `runtime`; a tainted runtime is retired, and killed once unused."""
-        with self._lock:
-            runtime.users -= 1
-            tainted = runtime.pump.tainted
-            if tainted and self._runtime is runtime:
-                self._runtime = None  # new work gets a fresh pool
-            dispose = tainted and runtime.users == 0
-        if dispose:
-            # A worker still runs a sync call that overran its timeout: killing it is the only
-            # way to stop that call (a thread cannot be stopped), so the pool is replaced.
-            logger.info("replacing the worker processes of %r: a node call overran its timeout", self)
-            runtime.shutdown(kill=True)
 
     def _discard(self, runtime: _Runtime) -> None:
         """Forget a broken or interrupted pool and kill its workers."""
@@ -263,54 +230,25 @@ class ProcessPoolExecutor(LocalExecutor):
 
 
 class _Runtime:
-    """A started pool: worker processes, the line they write back on, and the caller's pump."""
+    """A started pool: its worker processes, and the relay of their callback events."""
 
-    __slots__ = ("_closed", "_lock", "_writer", "finalizer", "pool", "pump", "users")
+    __slots__ = ("finalizer", "pool", "relay")
 
-    def __init__(self, max_workers: int, start_method: StartMethod, pump_name: str) -> None:
-        context = multiprocessing.get_context(start_method)
-        reader, self._writer = open_line(context)
-        self.pool = concurrent.futures.ProcessPoolExecutor(
-            max_workers, mp_context=context, initializer=initialize, initargs=(self._writer,)
+    def __init__(self, max_workers: int, start_method: StartMethod, name: str, owner: str) -> None:
+        self.relay = Relay()
+        context = (
+            multiprocessing.get_context("spawn")
+            if start_method == "spawn"
+            else multiprocessing.get_context("forkserver")
         )
-        self.pump = EventPump(reader, pump_name)
-        self.users = 0  # maps (and runs) using this runtime; guarded by the executor's lock
+        self.pool = WorkerPool(max_workers, context, serve, self.relay.deliver, name=name, owner=owner)
         self.finalizer: weakref.finalize[Any, Any] | None = None
-        self._closed = False
-        self._lock = threading.Lock()  # guards _closed
-
-    def dead_workers(self) -> list[BaseProcess]:
-        """Return the worker processes that have ended (the pool broke when the first did)."""
-        processes = self._processes()
-        ready = set(multiprocessing.connection.wait([process.sentinel for process in processes], timeout=0))
-        return [process for process in processes if process.sentinel in ready]
 
     def shutdown(self, *, kill: bool = False) -> None:
-        """Stop the workers (`kill`: now; else once idle), then the pump. Safe to call several times."""
-        with self._lock:
-            if self._closed:
-                return
-            self._closed = True
+        """Stop the workers (`kill`: now; else once idle) and wait. Safe to call several times."""
         if self.finalizer is not None:
             self.finalizer.detach()
-        if kill:
-            processes = self._processes()
-            for process in processes:
-                process.kill()
-            for process in processes:
-                process.join()
-        self.pool.shutdown(wait=True, cancel_futures=True)
-        self._writer.close()  # with every worker gone, the pump reads the line to its end and stops
-        self.pump.stop()
-
-    def _processes(self) -> list[BaseProcess]:
-        # concurrent.futures has no public way to list or stop its workers before Python 3.14
-        # (terminate_workers()); its _processes mapping has been stable since 3.2.
-        return list((getattr(self.pool, "_processes", None) or {}).values())
-
-
-def _answered(future: Future[bytes]) -> bool:
-    return future.done() and not future.cancelled() and future.exception() is None
+        self.pool.shutdown(kill=kill)
 
 
 def _next_completed(completed: queue.SimpleQueue[Future[bytes]]) -> Future[bytes]:
