@@ -177,3 +177,14 @@ def test_the_read_transactions_thread_ends_when_the_cache_is_idle_or_closed(tmp_
     assert not _snapshot_threads()
     assert cache.get(_signature(1)) == 1  # a closed cache opens again on use
     cache.close()
+
+
+def test_what_another_cache_of_this_process_deletes_is_a_miss_at_once(tmp_path: Path) -> None:
+    reader, other = DiskCache(tmp_path / "c"), DiskCache(tmp_path / "c")
+    reader.put(_signature(1), "one", node_name="n")
+    assert reader.get(_signature(1)) == "one"
+    assert reader.get(_signature(1)) == "one"  # in the shared read transaction
+    assert other.clear() == 1
+    assert reader.get(_signature(1)) is MISSING
+    reader.close()
+    other.close()

@@ -26,6 +26,7 @@ HMAC-SHA256 with a secret key) before unpickling. ``auto_vacuum=INCREMENTAL`` le
 from __future__ import annotations
 
 import contextlib
+import itertools
 import logging
 import os
 import shutil
@@ -68,6 +69,18 @@ Row = tuple[int, str, str, float, int]
 """``(id, signature, node name, created, size in bytes)`` of a stored row."""
 
 _STORES: weakref.WeakSet[PackedStore] = weakref.WeakSet()  # to drop connections in a forked child
+# Rows deleted by any store of this process (clear, eviction, a damaged row), counted: a store
+# whose lookups share a read transaction ends it when this changes, so that what another cache
+# object of this process deleted is a miss at once. (Another process's deletions are seen
+# within _SNAPSHOT_SECONDS; a row they delete is still the right value for its signature.)
+_deletions = [0]  # the last deletion's number
+_deletion_numbers = itertools.count(1)  # next() is atomic under the GIL: every deletion gets its own
+
+
+def _deleted() -> None:
+    _deletions[0] = next(_deletion_numbers)
+
+
 _ABANDONED: list[sqlite3.Connection] = []  # a forked child's inherited connections: never used or closed
 
 
@@ -111,6 +124,7 @@ class PackedStore:
         self._cursor: sqlite3.Cursor | None = None  # for lookups: reused, one allocation less per get
         self._snapshot_since = 0.0  # when the open read transaction began (0: none is open)
         self._last_hit = False  # whether the last lookup found its row
+        self._deletions = 0  # the process's deletions when the read transaction began (see _deleted)
         self._reaper: threading.Thread | None = None  # ends the read transaction in time
         _STORES.add(self)
 
@@ -173,6 +187,8 @@ class PackedStore:
                 cursor = self._cursor
                 assert cursor is not None  # made with the connection
             query = _SELECT if self._unkeyed else _SELECT_SIGNED
+            if self._snapshot_since and self._deletions != _deletions[0]:  # rows were deleted here since
+                self._end_snapshot()
             if not self._snapshot_since and self._last_hit:  # lookups that hit: likely more (a warm rerun)
                 self._open_snapshot(cursor)
             cursor.execute(query, (key, stored))
@@ -195,6 +211,7 @@ class PackedStore:
         except CorruptEntryError:
             with self._lock:  # only this row: a writer may have replaced it meanwhile
                 self._outside_snapshot().execute("DELETE FROM entries WHERE id = ? AND seal = ?", (key, seal))
+                _deleted()
             raise
         payload_bytes = payload
         return payload_bytes
@@ -212,6 +229,7 @@ class PackedStore:
         """Begin the lookups' read transaction, and make sure it ends in time (the lock is held)."""
         cursor.execute("BEGIN")
         self._snapshot_since = time.monotonic()
+        self._deletions = _deletions[0]
         if self._reaper is None:
             self._reaper = threading.Thread(target=self._reap, name="hypernodes-cache-snapshot", daemon=True)
             self._reaper.start()
@@ -254,6 +272,7 @@ class PackedStore:
         """Delete `signature`'s row, if any (its entry now lives in a file)."""
         with self._lock:
             self._outside_snapshot().execute("DELETE FROM entries WHERE id = ? AND signature = ?", row_key(signature))
+            _deleted()
 
     def rows(self, node_name: str | None = None) -> Iterator[Row]:
         """Yield every row, or only `node_name`'s, as ``(id, signature, node, created, size)``."""
@@ -291,6 +310,7 @@ class PackedStore:
             try:
                 connection.executemany("DELETE FROM entries WHERE id = ?", keys)
                 connection.execute("COMMIT")
+                _deleted()
             except BaseException:
                 connection.execute("ROLLBACK")
                 raise
