@@ -22,6 +22,7 @@ from hypernodes import (
 )
 from hypernodes.callbacks.relay import UnpicklableValue
 from hypernodes.executors import ProcessPoolExecutor, ThreadPoolExecutor
+from hypernodes.testing.nodes import double
 
 DEADLINE = 60.0  # seconds a blocked wait lasts before the test fails (never reached when it passes)
 
@@ -296,3 +297,18 @@ def test_errors_in_worker_maps_nested_in_outer_items_name_every_item() -> None:
         with pytest.raises(ValueError) as info:
             outer.map(inputs={"x": [[1], [0, 2]]}, map_over="x")
     assert "in node 'explode' of corpus[item 1] > per_x, map item 1" in info.value.__notes__
+
+
+def test_workers_start_as_tasks_need_them_never_more_than_max_workers() -> None:
+    def children() -> set[int | None]:
+        return {process.pid for process in multiprocessing.active_children()}
+
+    before = children()
+    pipeline = Pipeline(nodes=[double])
+    with ProcessPoolExecutor(max_workers=3, chunksize=1) as executor:
+        config = RuntimeConfig(executor=executor)
+        assert pipeline.run(inputs={"x": 2}, config=config) == {"doubled": 4}
+        assert len(children() - before) == 1  # a run needs one worker, not max_workers of them
+        assert pipeline.map(inputs={"x": list(range(12))}, map_over="x", config=config)["doubled"][-1] == 22
+        assert 1 <= len(children() - before) <= 3
+    assert not children() - before  # close() stopped them

@@ -69,7 +69,10 @@ class _Worker:
 
 
 class WorkerPool:
-    """`size` worker processes running `serve(connection)`, one task per worker at a time.
+    """Up to `size` worker processes running `serve(connection)`, one task per worker at a time.
+
+    Workers start as tasks need them (a run starts one, a map of many chunks `size`), as
+    ``concurrent.futures`` does, and stay until :meth:`shutdown`.
 
     Thread-safe: several threads may submit at once. `on_event(channel, blob)` is called on
     the manager thread for every event, before the answer of the task that sent it.
@@ -93,9 +96,8 @@ class WorkerPool:
         self._broken: tuple[int | None, int | None] | None = None  # (pid, exit code) of a worker that died starting
         self._woken = False
         self._lock = threading.Lock()  # guards _pending, _workers, _closing, _killing, _broken, _woken
+        self._size = size
         self._wake_reader, self._wake_writer = context.Pipe(duplex=False)
-        for _ in range(size):
-            self._workers.append(self._start_worker())
         self._thread = threading.Thread(target=self._manage, name=name, daemon=True)
         self._thread.start()
         _live.add(self)
@@ -196,6 +198,19 @@ class WorkerPool:
             elif closing:
                 worker.stopping = True
                 self._send(worker, (_STOP,))
+        self._grow()
+
+    def _grow(self) -> None:
+        """Start workers for the tasks that no idle or starting worker will take, up to the pool's size."""
+        with self._lock:
+            if self._closing or self._broken is not None:
+                return
+            free = sum(1 for worker in self._workers if worker.task is None and not worker.stopping)
+            wanted = min(len(self._pending) - free, self._size - len(self._workers))
+        for _ in range(wanted):  # outside the lock: starting a process takes a while
+            started = self._start_worker()
+            with self._lock:
+                self._workers.append(started)
 
     def _send(self, worker: _Worker, task: Task) -> None:
         try:
@@ -235,24 +250,19 @@ class WorkerPool:
         self._bury(worker)
 
     def _bury(self, worker: _Worker) -> None:
-        """Forget an ended worker, fail the task it held, and start a replacement unless closing."""
+        """Forget an ended worker and fail the task it held (a replacement starts when a task needs it)."""
         worker.process.join()
         worker.connection.close()
         pid, code = worker.process.pid, worker.process.exitcode
         with self._lock:
             self._workers.remove(worker)
             closing, killing = self._closing, self._killing
-            replace = not closing and self._broken is None and worker.ready
         job, worker.task = worker.task, None
         if job is not None:
             _fail(job[0], WorkerDied(pid, code, started=worker.ready, stopped=killing))
         if not worker.ready and not closing:
             logger.warning("worker process %s of %s died while starting (exit code %s)", pid, self._owner, code)
             self._break(pid, code)
-        elif replace:
-            started = self._start_worker()
-            with self._lock:
-                self._workers.append(started)
 
     def _break(self, pid: int | None, code: int | None) -> None:
         """Fail every queued task, and every later one: worker `pid` died while starting."""

@@ -73,7 +73,7 @@ class ProcessPoolExecutor(LocalExecutor):
     ``if __name__ == "__main__":``.
 
     Args:
-        max_workers: Worker processes (default: ``os.cpu_count()``).
+        max_workers: Worker processes at most (default: ``os.cpu_count()``); they start as work needs them.
         chunksize: Items per task (default: about four chunks per worker).
         start_method: ``"spawn"`` or ``"forkserver"``.
     """
