@@ -67,9 +67,7 @@ class ApiBehaviour(SuiteBase):
     def test_a_node_patch_keeps_the_pipelines_cache_and_callbacks(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "calls.log")
         recorder = RecordingCallback()
-        config = RuntimeConfig(
-            executor=executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"), callbacks=[recorder]
-        )
+        config = self.config(executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"), callbacks=[recorder])
         p = Pipeline(nodes=[flaky.with_config(retries=2)], name="p", config=config)
         assert p.run(inputs={"x": 4, "log": log, "failures": 1}) == {"y": 4}
         assert p.run(inputs={"x": 4, "log": log, "failures": 1}) == {"y": 4}  # a cache hit

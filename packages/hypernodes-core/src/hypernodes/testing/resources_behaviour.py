@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 from hypernodes.cache.spec import CacheSpec
-from hypernodes.config.runtime import RuntimeConfig
 from hypernodes.errors import InvalidArgumentError
 from hypernodes.executor.base import Executor
 from hypernodes.graph.pipeline import Pipeline
+from hypernodes.testing._base import SuiteBase
 from hypernodes.testing.nodes import increment
 from hypernodes.testing.resource_nodes import (
     builds,
@@ -44,16 +44,12 @@ def _once_per_process(where: list[str]) -> bool:
     return bool(processes) and all(n == 1 for n in processes.values())
 
 
-def _disk(executor: Executor, path: Path) -> RuntimeConfig:
-    return RuntimeConfig(executor=executor, cache=CacheSpec(kind="disk", path=path))
-
-
-class ResourceBehaviour:
+class ResourceBehaviour(SuiteBase):
     """Resources are built lazily, once per worker, shared, torn down, and kept out of cache keys."""
 
     def test_a_resource_parameter_is_filled_in_and_is_not_an_input(self, executor: Executor, tmp_path: Path) -> None:
         scale = scaling_node(counting_resource(str(tmp_path / "log")))
-        p = Pipeline(nodes=[scale], config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[scale], config=self.config(executor))
         assert p.root_args == ("x", "offset")
         assert p.run(inputs={"x": 4}) == {"scaled": 8}
         assert p.map(inputs={"x": [1, 2, 3], "offset": 1}, map_over="x") == {"scaled": [3, 5, 7]}
@@ -62,7 +58,7 @@ class ResourceBehaviour:
         self, executor: Executor, tmp_path: Path
     ) -> None:
         log = str(tmp_path / "log")
-        p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=self.config(executor))
         for _ in range(2):
             assert p.map(inputs={"x": list(range(12))}, map_over="x") == {"scaled": [2 * x for x in range(12)]}
         assert p.run(inputs={"x": 5}) == {"scaled": 10}
@@ -71,7 +67,7 @@ class ResourceBehaviour:
     def test_a_thread_unsafe_resource_is_built_once_per_thread(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "log")
         scale = scaling_node(counting_resource(log, thread_safe=False))
-        p = Pipeline(nodes=[scale], config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[scale], config=self.config(executor))
         for _ in range(2):
             assert p.map(inputs={"x": list(range(12))}, map_over="x") == {"scaled": [2 * x for x in range(12)]}
         places = Counter(builds(log))
@@ -84,14 +80,17 @@ class ResourceBehaviour:
             input_mapping={"xs": "x"}, output_mapping={"scaled": "ys"}, map_over="xs", name="per_x"
         )
         top = scaling_node(model).with_name("scale_top")  # the same resource at the outer level too
-        outer = Pipeline(nodes=[inner, top], name="outer", config=RuntimeConfig(executor=executor))
+        outer = Pipeline(nodes=[inner, top], name="outer", config=self.config(executor))
         out = outer.map(inputs={"xs": [[1, 2], [], [3, 4, 5]], "x": [7, 8, 9]}, map_over=["xs", "x"])
         assert out == {"ys": [[2, 4], [], [6, 8, 10]], "scaled": [14, 16, 18]}
         assert _once_per_process(builds(log)), builds(log)
 
     def test_a_fully_cached_rerun_builds_no_resource(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "log")
-        p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=_disk(executor, tmp_path / "cache"))
+        p = Pipeline(
+            nodes=[scaling_node(counting_resource(log))],
+            config=self.config(executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache")),
+        )
         first = p.map(inputs={"x": [1, 2, 3]}, map_over="x")
         built = len(builds(log))
         assert p.map(inputs={"x": [1, 2, 3]}, map_over="x") == first
@@ -99,7 +98,7 @@ class ResourceBehaviour:
 
     def test_cache_keys_hold_a_resource_by_name_and_version_only(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "log")
-        config = _disk(executor, tmp_path / "cache")
+        config = self.config(executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"))
 
         def scaled(factor: int, version: str) -> list[int]:
             scale = scaling_node(counting_resource(log, factor=factor, version=version))
@@ -111,7 +110,7 @@ class ResourceBehaviour:
         assert scaled(3, "2") == [3, 6]  # a new version misses
 
     def test_a_failing_factory_raises_its_error_naming_the_resource(self, executor: Executor) -> None:
-        p = Pipeline(nodes=[scaling_node(failing_resource())], name="p", config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[scaling_node(failing_resource())], name="p", config=self.config(executor))
         with pytest.raises(RuntimeError, match="model file is missing") as info:
             p.map(inputs={"x": [1, 2]}, map_over="x")
         assert any("building resource 'broken'" in note and "'scale'" in note for note in info.value.__notes__)
@@ -124,7 +123,7 @@ class ResourceBehaviour:
         log = str(tmp_path / "log")
         executor = factory()
         try:
-            p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=RuntimeConfig(executor=executor))
+            p = Pipeline(nodes=[scaling_node(counting_resource(log))], config=self.config(executor))
             assert p.map(inputs={"x": list(range(8))}, map_over="x") == {"scaled": [2 * x for x in range(8)]}
             here = str(os.getpid())  # worker processes that ended already tore theirs down as they exited
             assert [place for place in teardowns(log) if place.split(":")[0] == here] == []
@@ -137,12 +136,12 @@ class ResourceBehaviour:
         assert len(teardowns(log)) == len(process)
 
 
-class BatchBehaviour:
+class BatchBehaviour(SuiteBase):
     """A node's batch form and per-item function agree, and per-item caching holds, under any executor."""
 
     def test_batch_and_per_item_forms_give_the_same_results(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "log")
-        p = Pipeline(nodes=[triple, split], config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[triple, split], config=self.config(executor))
         xs = list(range(10))
         out = p.map(inputs={"x": xs, "log": log}, map_over="x")
         assert out == {
@@ -154,13 +153,15 @@ class BatchBehaviour:
 
     def test_a_batch_form_takes_shared_inputs_defaults_and_resources(self, executor: Executor, tmp_path: Path) -> None:
         scale = scaling_node(counting_resource(str(tmp_path / "log")), batch=True)
-        p = Pipeline(nodes=[scale, increment.with_name("inc")], config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[scale, increment.with_name("inc")], config=self.config(executor))
         assert p.map(inputs={"x": [1, 2, 3]}, map_over="x") == {"scaled": [2, 4, 6], "y": [2, 3, 4]}
         assert p.map(inputs={"x": [1, 2, 3], "offset": 10}, map_over="x")["scaled"] == [12, 14, 16]
 
     def test_per_item_caching_holds_with_a_batch_form(self, executor: Executor, tmp_path: Path) -> None:
         log = str(tmp_path / "log")
-        p = Pipeline(nodes=[triple], config=_disk(executor, tmp_path / "cache"))
+        p = Pipeline(
+            nodes=[triple], config=self.config(executor, cache=CacheSpec(kind="disk", path=tmp_path / "cache"))
+        )
         p.map(inputs={"x": [1, 2, 3], "log": log}, map_over="x")
         assert sorted(computed(log)) == [1, 2, 3]
         out = p.map(inputs={"x": [4, 2, 5, 3, 1], "log": log}, map_over="x")
@@ -168,7 +169,7 @@ class BatchBehaviour:
         assert sorted(computed(log)) == [1, 2, 3, 4, 5]  # only the misses were computed, each once
 
     def test_a_batch_form_of_the_wrong_length_never_gives_wrong_results(self, executor: Executor) -> None:
-        p = Pipeline(nodes=[short_batch], name="p", config=RuntimeConfig(executor=executor))
+        p = Pipeline(nodes=[short_batch], name="p", config=self.config(executor))
         try:
             out = p.map(inputs={"x": [1, 2, 3]}, map_over="x")
         except InvalidArgumentError as exc:  # an executor that used the batch form
