@@ -252,7 +252,11 @@ class PackedStore:
             self._snapshot_since = 0.0
             connection = self._connection
             if connection is not None and connection.in_transaction:
-                connection.execute("COMMIT")
+                try:
+                    connection.execute("COMMIT")  # a read transaction: nothing to write
+                except sqlite3.Error:  # a database gone bad under it: the next use reports that
+                    with contextlib.suppress(sqlite3.Error):
+                        connection.execute("ROLLBACK")
 
     def _outside_snapshot(self) -> sqlite3.Connection:
         """Return the connection with no read transaction open, for a write or a listing (the lock is held)."""

@@ -16,7 +16,7 @@ import contextvars
 import threading
 from typing import TYPE_CHECKING, Any
 
-from hypernodes.daft._query import ROW, QueryOptions, read_table, register
+from hypernodes.daft._query import ROW, QueryOptions, find, read_table, register
 from hypernodes.daft._scope import inside_udf
 from hypernodes.executor import run_item
 
@@ -79,8 +79,6 @@ class _Items:
         self._token = register(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
-        from hypernodes.daft._query import find
-
         return (find, (self._token,))
 
     def run_batch(self, positions: list[int]) -> list[bool]:
