@@ -105,3 +105,21 @@ def _name(line: str) -> str:
     if line.startswith("-e "):  # an editable local project: named after its directory
         return line.rstrip("/").rsplit("/", 1)[-1].lower()
     return line.split("==")[0].split(" @ ")[0].strip().lower()
+
+
+def test_a_remote_backend_whose_engine_is_missing_says_which_extra_to_install() -> None:
+    import importlib.util
+
+    from hypernodes import Pipeline, RuntimeConfig
+    from hypernodes.distributed import RemoteBackend
+    from hypernodes.testing.nodes import double
+
+    addresses = {"dask": "tcp://127.0.0.1:1", "spark": "local[1]"}
+    engines = {"dask": "distributed", "spark": "pyspark"}
+    missing = [kind for kind, engine in engines.items() if importlib.util.find_spec(engine) is None]
+    if not missing:
+        pytest.skip("every engine is installed here")
+    kind = missing[0]
+    config = RuntimeConfig(backend=RemoteBackend(kind, addresses[kind]))  # type: ignore[arg-type]
+    with pytest.raises(ImportError, match=rf"RemoteBackend\('{kind}'\) needs .*hypernodes-distributed\[{kind}\]"):
+        Pipeline(nodes=[double]).run(inputs={"x": 1}, config=config)

@@ -58,3 +58,12 @@ def test_a_nested_level_with_its_own_remote_backend_runs_where_it_already_is(das
         outer = Pipeline(nodes=[double, inner], name="outer", config=remote)
         out = outer.run(inputs={"x": 2})  # pipeline configs (a call-site config would replace the inner one)
     assert out["doubled"] == 4 and out["where"].startswith("tcp://127.0.0.1")
+
+
+def test_a_client_passed_as_the_address_is_used_as_the_client(dask_client: Any) -> None:
+    with RemoteBackend("dask", dask_client) as backend:
+        assert (backend.address, backend.settings.client) == (None, dask_client)
+        out = Pipeline(nodes=[double, where]).run(inputs={"x": 3}, config=RuntimeConfig(backend=backend))
+    assert out["doubled"] == 6 and out["where"].startswith("tcp://127.0.0.1")  # ran on that client's cluster
+    with pytest.raises(InvalidArgumentError, match="pass one of them"):
+        RemoteBackend("dask", dask_client, client=dask_client)

@@ -130,3 +130,8 @@ def test_materialize_rejects_other_values_naming_the_accepted_types() -> None:
     assert info.value.input_name == "cache"
     with pytest.raises(InvalidArgumentError, match="returned dict, not a Cache"):
         materialize_cache(dict)  # type: ignore[arg-type]
+
+
+def test_a_spec_takes_its_fields_by_position_too(tmp_path: Path) -> None:
+    assert CacheSpec("disk", tmp_path) == CacheSpec(kind="disk", path=tmp_path)
+    assert isinstance(CacheSpec("memory").create(), MemoryCache)

@@ -190,3 +190,10 @@ def test_a_factory_that_returns_no_callback_fails_the_run_before_any_node() -> N
     with pytest.raises(InvalidArgumentError, match=r"factory at RuntimeConfig\(callbacks=\.\.\.\)\[0\] returned None"):
         Pipeline(nodes=[f]).run(inputs={"x": 1}, config=config)
     assert calls == [-1]  # the factory was called once, the node never
+
+
+def test_a_retry_policy_takes_its_fields_by_position_too() -> None:
+    from hypernodes import RetryPolicy
+
+    assert RetryPolicy(2) == RetryPolicy(attempts=2)
+    assert RetryPolicy(3, 0.5, 2.0).wait(1) == 1.0

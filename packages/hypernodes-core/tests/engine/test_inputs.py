@@ -38,3 +38,12 @@ def test_a_nested_map_error_names_the_outer_input_the_user_passed() -> None:
     per_text = inner.as_node(input_mapping={"texts": "text"}, map_over="texts", name="per_text")
     with pytest.raises(InvalidArgumentError, match=r"maps over 'texts' \(inner input 'text'\)"):
         Pipeline(nodes=[per_text], name="outer").run(inputs={"texts": "abc"})
+
+
+def test_an_input_name_that_is_not_a_string_is_a_clear_error() -> None:
+    @node(output_name="b")
+    def copy(a: int) -> int:
+        return a
+
+    with pytest.raises(InvalidArgumentError, match=r"input names must be strings; got int 1 .* inputs are: 'a'"):
+        Pipeline(nodes=[copy]).run(inputs={1: 2})  # type: ignore[dict-item]

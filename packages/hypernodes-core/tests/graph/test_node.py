@@ -138,3 +138,12 @@ def test_star_parameters_are_rejected_with_their_own_spelling() -> None:
     assert info.value.input_name == "options"
     with pytest.raises(InvalidArgumentError, match=r"node 'positional' takes \*values;"):
         node(positional)
+
+
+@pytest.mark.parametrize("output_name", [5, None.__class__, {"y": 1}])
+def test_an_output_name_that_is_not_a_string_or_tuple_is_a_clear_error(output_name: object) -> None:
+    def f(x: int) -> int:
+        return x
+
+    with pytest.raises(InvalidArgumentError, match="output_name must be a string, or a tuple of strings"):
+        node(output_name=output_name)(f)  # type: ignore[call-overload]

@@ -38,7 +38,7 @@ class CacheFactory(Protocol):
         ...
 
 
-@dataclass(frozen=True, kw_only=True)
+@dataclass(frozen=True)
 class CacheSpec:
     """Describe a cache by kind, path and options, to be made with :meth:`create`.
 

@@ -11,7 +11,7 @@ from hypernodes.errors import InvalidArgumentError
 __all__ = ["RetryPolicy", "as_retry_policy"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@dataclass(frozen=True, slots=True)
 class RetryPolicy:
     """Try a failed node call again, up to `attempts` more times, on the listed exception types.
 
@@ -28,7 +28,7 @@ class RetryPolicy:
         jitter: Up to this many random seconds added to each wait.
         on: Exception types that are retried.
 
-    >>> policy = RetryPolicy(attempts=3, delay=0.5, backoff=2.0, on=(ConnectionError,))
+    >>> policy = RetryPolicy(3, delay=0.5, backoff=2.0, on=(ConnectionError,))
     >>> [policy.wait(k) for k in range(3)], policy.retries(ConnectionResetError()), policy.retries(TypeError())
     ([0.5, 1.0, 2.0], True, False)
     """

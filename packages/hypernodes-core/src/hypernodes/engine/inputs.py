@@ -28,6 +28,11 @@ def check_inputs(pipeline: Pipeline, plan: ExecutionPlan, names: Mapping[str, An
         raise InvalidArgumentError(f"inputs must be a mapping of input names to values, got {type(names).__name__}")
     root_args = pipeline.root_args
     for name in names:
+        if not isinstance(name, str):
+            raise InvalidArgumentError(
+                f"input names must be strings; got {type(name).__name__} {name!r} among the inputs of pipeline "
+                f"{pipeline.name!r}, whose inputs are: {', '.join(map(repr, root_args)) or '(none)'}"
+            )
         if name not in pipeline.consumers or name in pipeline.producers:
             if name in pipeline.producers:
                 raise InvalidArgumentError(

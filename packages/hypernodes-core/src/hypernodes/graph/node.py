@@ -34,6 +34,12 @@ _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 def normalize_output_name(output_name: str | tuple[str, ...] | list[str], owner: str) -> tuple[str, ...]:
     """Return `output_name` as a tuple of valid identifiers, or raise naming `owner`."""
+    if not isinstance(output_name, str | tuple | list):
+        raise InvalidArgumentError(
+            f"{owner}: output_name must be a string, or a tuple of strings for several outputs; "
+            f"got {type(output_name).__name__} {output_name!r}",
+            node_name=owner,
+        )
     names = (output_name,) if isinstance(output_name, str) else tuple(output_name)
     if not names:
         raise InvalidArgumentError(f"{owner}: output_name must name at least one output", node_name=owner)

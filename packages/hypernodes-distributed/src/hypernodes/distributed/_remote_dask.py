@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from hypernodes import InvalidArgumentError
 from hypernodes.distributed._dask_relay import run_payload_tasks, untyped
+from hypernodes.distributed._engines import require
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -22,6 +23,7 @@ __all__ = ["DaskTarget", "connect"]
 
 def connect(settings: RemoteSettings) -> DaskTarget:
     """Connect to the Dask cluster of `settings` (its `client`, or a new client to its `address`)."""
+    require("distributed", "RemoteBackend('dask')")
     import distributed
 
     if settings.client is not None:

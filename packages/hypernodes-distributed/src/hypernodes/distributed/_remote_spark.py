@@ -24,6 +24,7 @@ import uuid
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from hypernodes.distributed._engines import require
 from hypernodes.distributed._event_server import EventServer
 from hypernodes.distributed._spark_tasks import run_spark_chunk
 
@@ -51,6 +52,7 @@ def connect(settings: RemoteSettings) -> SparkTarget:
             "RemoteBackend('spark') needs a master URL ('local[2]', 'spark://host:7077'), a Spark Connect URL "
             "('sc://host:15002') or client=SparkSession"
         )
+    require("pyspark", "RemoteBackend('spark')")
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)  # else the workers start the system's Python
     from pyspark.sql import SparkSession
 

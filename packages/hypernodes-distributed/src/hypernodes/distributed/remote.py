@@ -113,7 +113,8 @@ class RemoteBackend(Backend):
 
     Args:
         kind: ``"dask"``, ``"ray"`` or ``"spark"``.
-        address: Where the cluster is.
+        address: Where the cluster is; or a connection (a ``distributed.Client``, a
+            ``SparkSession``), taken as `client`.
         client: A connection to use instead of `address`.
         security: The engine's security object.
         chunksize: Map items per task (None: about four chunks per slot of the cluster).
@@ -127,7 +128,7 @@ class RemoteBackend(Backend):
     def __init__(
         self,
         kind: RemoteKind,
-        address: str | None = None,
+        address: str | Any = None,
         *,
         client: Any = None,
         security: Any = None,
@@ -138,6 +139,12 @@ class RemoteBackend(Backend):
             raise InvalidArgumentError(f"RemoteBackend(kind={kind!r}) must be one of 'dask', 'ray', 'spark'")
         if chunksize is not None and (isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1):
             raise InvalidArgumentError(f"RemoteBackend(chunksize=...) must be an int >= 1, got {chunksize!r}")
+        if address is not None and not isinstance(address, str):  # a connection passed in its place
+            if client is not None:
+                raise InvalidArgumentError(
+                    f"RemoteBackend({kind!r}) got a connection as address and client=; pass one of them"
+                )
+            address, client = None, address
         self.kind: RemoteKind = kind
         self.address = address
         self.chunksize = chunksize
