@@ -314,29 +314,30 @@ class _Columns:
         rows = self._rows
         runnable = rows.start(positions)
         semaphore = self._semaphore()
+        out: list[Any] = [None] * len(positions)
+        todo = iter([(j, p) for j, (p, ok) in enumerate(zip(positions, runnable)) if ok])
 
-        async def one(position: int, inputs: Values | dict[str, Any]) -> Any:
+        async def worker() -> None:
+            # A worker holds one of the node's slots and runs rows until none is left: as many
+            # rows in flight as slots, without a task and a semaphore round per row.
             async with semaphore:
-                if not rows.is_runnable(position):
-                    return None
-                ctx = rows.contexts[position]
-                assert ctx is not None
-                try:
-                    outputs = await run_step_async(step, inputs, ctx)
-                except BaseException as exc:  # carried out as a value, as in _run_row
-                    rows.fail(position, exc)
-                    return None
-                return self._finish(column, position, outputs)
+                for j, position in todo:
+                    if not rows.is_runnable(position):
+                        continue
+                    ctx = rows.contexts[position]
+                    assert ctx is not None
+                    try:
+                        outputs = await run_step_async(step, self._inputs(step, position, arguments, batch, j), ctx)
+                    except BaseException as exc:  # carried out as a value, as in _run_row
+                        rows.fail(position, exc)
+                        continue
+                    out[j] = self._finish(column, position, outputs)
 
         with inside_udf():
-            out = await asyncio.gather(
-                *(
-                    one(p, self._inputs(step, p, arguments, batch, j)) if ok else _nothing()
-                    for j, (p, ok) in enumerate(zip(positions, runnable))
-                )
-            )
+            workers = min(self._options.max_concurrency, sum(runnable))
+            await asyncio.gather(*(worker() for _ in range(workers)))
         rows.step_done([p for p, ok in zip(positions, runnable) if ok])
-        return list(out)
+        return out
 
     def _semaphore(self) -> asyncio.Semaphore:
         """Return this query's row semaphore for the running event loop (one per loop)."""
