@@ -350,10 +350,6 @@ class _Columns:
             return entry[1]
 
 
-async def _nothing() -> None:
-    return None
-
-
 # The live queries of this process by token, so that a pickled UDF finds its query again.
 # Weak: an entry goes with its query's DataFrame.
 _live: weakref.WeakValueDictionary[int, Any] = weakref.WeakValueDictionary()
