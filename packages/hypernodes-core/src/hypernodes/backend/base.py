@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Self
 
 if TYPE_CHECKING:
     from hypernodes._types import Inputs, OutputNames, Outputs
@@ -50,3 +50,12 @@ class Backend(abc.ABC):
         Returns:
             One outputs dict per item, in item order.
         """
+
+    def close(self) -> None:
+        """Free what the backend holds (a connection, an app session). Safe to call several times."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -32,7 +32,7 @@ import math
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, Protocol, Self, get_args
+from typing import TYPE_CHECKING, Any, Literal, Protocol, get_args
 
 from typing_extensions import override
 
@@ -208,12 +208,6 @@ class RemoteBackend(Backend):
             target, self._target = self._target, None
         if target is not None:
             target.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.close()
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Inside a config sent to a worker: the settings travel, never a live connection.
